@@ -179,3 +179,32 @@ class Box:
 
     def __str__(self) -> str:
         return f"[{self.begin_x}:{self.end_x}, {self.begin_y}:{self.end_y}) ({self.width}x{self.height})"
+
+
+def sky_box(frame, ra: float, dec: float, size) -> tuple[Box, float, float]:
+    """Centred PARENT box of ``size`` around a sky position, and the float pixel position.
+
+    Parameters
+    ----------
+    frame : Tract or CoaddFile
+        Anything with ``sky_to_pixel(ra, dec)`` (float PARENT pixels) and
+        ``pixel_scale`` (arcsec per pixel).
+    ra, dec : float
+        Degrees.
+    size : cutout_cli.coords.Size
+        Angular sizes become whole pixels with ``round()`` at ``frame.pixel_scale``.
+
+    Returns
+    -------
+    box, center_x, center_y
+        The box (centred rule of :func:`centered_begin`) and the float PARENT
+        pixel position of (ra, dec).
+    """
+    x, y = frame.sky_to_pixel(ra, dec)
+    x, y = float(x), float(y)
+    if not (math.isfinite(x) and math.isfinite(y)):
+        from .errors import NotFoundError
+
+        raise NotFoundError(f"position ({ra:.6f}, {dec:.6f}) cannot be projected onto this image")
+    width, height = size.to_pixels(frame.pixel_scale)
+    return Box.centered(x, y, width, height), x, y

@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import DataError, NotFoundError
 from .geometry import Box, round_half_up
+from .sphere import angular_separation, distance_to_arc, offset_point
 
 PRESETS: dict[str, dict] = {
     "lsst_cells_v1": {
@@ -71,29 +72,6 @@ class Patch:
     y: int
     inner: Box
     outer: Box
-
-
-def _unit_vectors(ra_deg, dec_deg):
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    cos_dec = np.cos(dec)
-    return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=-1)
-
-
-def angular_separation(ra1, dec1, ra2, dec2):
-    """Great-circle distance in degrees (vectorised, numerically stable for small angles)."""
-    v1, v2 = _unit_vectors(ra1, dec1), _unit_vectors(ra2, dec2)
-    cross = np.linalg.norm(np.cross(v1, v2), axis=-1)
-    dot = np.sum(v1 * v2, axis=-1)
-    return np.degrees(np.arctan2(cross, dot))
-
-
-def offset_point(ra_deg: float, dec_deg: float, bearing_deg: float, distance_deg: float) -> tuple[float, float]:
-    """Point reached from (ra, dec) along a great circle; bearing from north through east."""
-    ra, dec = math.radians(ra_deg), math.radians(dec_deg)
-    b, d = math.radians(bearing_deg), math.radians(distance_deg)
-    dec2 = math.asin(math.sin(dec) * math.cos(d) + math.cos(dec) * math.sin(d) * math.cos(b))
-    ra2 = ra + math.atan2(math.sin(b) * math.sin(d) * math.cos(dec), math.cos(d) - math.sin(dec) * math.sin(dec2))
-    return math.degrees(ra2) % 360.0, math.degrees(dec2)
 
 
 class Tract:
@@ -210,30 +188,40 @@ class Tract:
         pw, ph = self.patch_inner_dimensions
         return self.patch((ix // pw, iy // ph))
 
-    def patches_containing(self, ra: float, dec: float) -> list[Patch]:
-        """Patches whose outer region holds (ra, dec), by sequential index.
+    def patches_overlapping(self, ra: float, dec: float, radius: float = 0.0) -> list[Patch]:
+        """Patches whose outer region overlaps a circle (a point when ``radius`` is 0), by index.
 
         The outer region is the sky polygon through the outer box's pixel-edge
         corners (``begin - 0.5``, ``end - 0.5``), as the Butler's patch regions.
         For a TAN tract WCS great circles are straight lines in pixel space, so
-        testing the pixel position against the box edges is exact.
+        the point-in-region test on the pixel position is exact; a circle
+        overlaps when its centre is inside or an edge arc comes within ``radius``.
         """
-        if angular_separation(self.center[0], self.center[1], ra, dec) > self.reach:
+        if angular_separation(self.center[0], self.center[1], ra, dec) > self.reach + radius:
             return []
         x, y = (float(v) for v in self.sky_to_pixel(ra, dec))
         if not (math.isfinite(x) and math.isfinite(y)):
             return []
         pw, ph = self.patch_inner_dimensions
-        b = self.patch_border
+        margin = self.patch_border + radius * 3600.0 / self.pixel_scale * 1.01 + 1
         nx, ny = self.num_patches
         found = []
-        for py in range(max(0, int((y - b) // ph) - 1), min(ny, int((y + b) // ph) + 2)):
-            for px in range(max(0, int((x - b) // pw) - 1), min(nx, int((x + b) // pw) + 2)):
+        for py in range(max(0, int((y - margin) // ph)), min(ny, int((y + margin) // ph) + 1)):
+            for px in range(max(0, int((x - margin) // pw)), min(nx, int((x + margin) // pw) + 1)):
                 patch = self.patch((px, py))
-                o = patch.outer
-                if o.begin_x - 0.5 <= x <= o.end_x - 0.5 and o.begin_y - 0.5 <= y <= o.end_y - 0.5:
+                if self._region_overlaps(patch.outer, x, y, ra, dec, radius):
                     found.append(patch)
         return sorted(found, key=lambda p: p.index)
+
+    def _region_overlaps(self, box: Box, x: float, y: float, ra: float, dec: float, radius: float) -> bool:
+        x0, y0, x1, y1 = box.begin_x - 0.5, box.begin_y - 0.5, box.end_x - 0.5, box.end_y - 0.5
+        if x0 <= x <= x1 and y0 <= y <= y1:
+            return True
+        if radius <= 0:
+            return False
+        cra, cdec = self.pixel_to_sky([x0, x1, x1, x0], [y0, y0, y1, y1])
+        return any(distance_to_arc(ra, dec, cra[i], cdec[i], cra[(i + 1) % 4], cdec[(i + 1) % 4]) <= radius
+                   for i in range(4))
 
     def image_wcs_header(self, xy0: tuple[int, int]) -> dict:
         """Tract WCS keywords for an image whose first pixel is PARENT ``xy0``."""
@@ -282,11 +270,11 @@ class SkyMap:
         tract = self.find_tract(ra, dec)
         return tract, tract.find_patch(ra, dec)
 
-    def patches_containing(self, ra: float, dec: float) -> list[Patch]:
-        """Every patch, of every tract, whose outer region holds (ra, dec); by tract then patch."""
+    def patches_overlapping(self, ra: float, dec: float, radius: float = 0.0) -> list[Patch]:
+        """Every patch, of every tract, whose outer region overlaps the circle; by tract then patch."""
         found = []
-        for tract_id in sorted(self.candidate_tract_ids(ra, dec)):
-            found.extend(self.tract(tract_id).patches_containing(ra, dec))
+        for tract_id in sorted(self.candidate_tract_ids(ra, dec, radius)):
+            found.extend(self.tract(tract_id).patches_overlapping(ra, dec, radius))
         return found
 
 

@@ -1,0 +1,5 @@
+"""``python -m cutout_cli`` runs the ``cutout`` command."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,1 @@
+"""Batch cutouts: plan (targets -> coadd files) -> execute (one task per file) -> manifest."""

@@ -1,0 +1,102 @@
+"""The ``cutout`` command group: global options, error reporting, exit codes.
+
+Each command lives in ``cutout_cli.commands.<name>`` and imports what it needs
+when it runs, so ``cutout --help`` pays only for click.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import EXIT_INTERNAL, CutoutError
+
+MAIN_HELP = """Cut images out of LSST-style coadd repositories.
+
+\b
+Examples:
+  cutout query --band r --pos "53.1950 -28.1463"
+  cutout bbox --ra 53.318792 --dec -27.844306 --size 60arcsec
+  cutout subset --ra 53.318792 --dec -27.844306 --size 60arcsec --band r -o agn11.fits --png agn11.png
+  cutout batch sample_repo/targets.csv --size 50 --band z --out cutouts --png --grid grid.png
+
+--repo defaults to $CUTOUT_REPO, then to the bundled sample repository.
+Exit codes: 0 ok, 1 some batch rows failed, 2 usage error, 3 not found,
+4 output refused or failed, 5 bad repository or file, 70 internal error.
+"""
+
+COMMANDS = ("query", "bbox", "subset", "batch")
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command is run or listed."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        import importlib
+
+        return importlib.import_module(f"cutout_cli.commands.{name}").command
+
+
+@click.group(cls=LazyGroup, help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--repo", metavar="PATH", help="Repository root (folder with repo.json). [env: CUTOUT_REPO]")
+@click.option("-v", "--verbose", count=True, help="More diagnostics on stderr (-v shows tracebacks of internal errors).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.version_option(__version__, prog_name="cutout")
+@click.pass_context
+def cli(ctx, repo, verbose, quiet):
+    ctx.obj = {"repo_root": repo or os.environ.get("CUTOUT_REPO"), "verbose": verbose, "quiet": quiet}
+
+
+def open_repository(ctx):
+    """The repository named by ``--repo`` (opened once per invocation)."""
+    obj = ctx.find_root().obj
+    if "repo" not in obj:
+        from .repo import Repository
+
+        obj["repo"] = Repository(obj["repo_root"])
+    return obj["repo"]
+
+
+def main(argv=None) -> int:
+    """Console entry point: run the CLI, turn errors into one line and an exit code."""
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="cutout", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as stop:
+        return stop.exit_code
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except click.exceptions.Abort:
+        click.echo("cutout: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("cutout: interrupted", err=True)
+        return 130
+    except CutoutError as err:
+        click.echo(f"cutout: error: {err}", err=True)
+        return err.exit_code
+    except BrokenPipeError:
+        # the reader of our stdout went away (e.g. `| head`): not an error of ours
+        sys.stderr.close()
+        return 0
+    except Exception as err:  # a bug: one line by default, the traceback with -v
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"cutout: internal error: {type(err).__name__}: {err} (run with -v for the traceback)", err=True)
+        return EXIT_INTERNAL
+
+
+def run():  # pragma: no cover - console script wrapper
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One thin module per ``cutout`` command; each exposes ``command``."""

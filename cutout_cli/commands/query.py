@@ -1,0 +1,42 @@
+"""``cutout query``: which datasets cover a position or region."""
+
+from __future__ import annotations
+
+import click
+
+from .common import dataset_type_option, diagnostic, echo_records, format_option
+
+
+@click.command("query", context_settings={"max_content_width": 100})
+@click.argument("dataset_type", required=False)
+@click.option("--band", metavar="B", help="Band (e.g. r); default: every band present.")
+@click.option("--pos", "pos", metavar="POS", required=True,
+              help='"RA DEC" (degrees or sexagesimal) or "CIRCLE ra dec radius" (degrees).')
+@format_option
+@click.pass_context
+def command(ctx, dataset_type, band, pos, fmt):
+    """List the datasets whose patch (outer) region overlaps POS.
+
+    Ordered by tract then patch; the one home patch (findTract + findPatch) is
+    marked home=yes.  Boxes are the patch outer boxes in PARENT pixels.
+    Exits 3 when no dataset covers POS.
+
+    \b
+    Examples:
+      cutout query --band r --pos "53.194833 -28.146306"
+      cutout query deep_coadd --pos "03:32:46.8 -28:08:46.7" --format json
+      cutout query --band z --pos "CIRCLE 53.2 -28.0 0.1" --format csv
+    """
+    from ..coords import Circle, parse_pos
+    from ..errors import NotFoundError
+    from ..cli import open_repository
+
+    region = parse_pos(pos)
+    radius = region.radius if isinstance(region, Circle) else 0.0
+    repo = open_repository(ctx)
+    refs = repo.query(dataset_type, band, region.ra, region.dec, radius)
+    if not refs:
+        what = f"{dataset_type or repo.default_dataset_type()}" + (f" in band {band}" if band else "")
+        raise NotFoundError(f"no {what} covers {pos}", "check the position, the band and --repo")
+    echo_records([r.as_dict() for r in refs], fmt)
+    diagnostic(f"{len(refs)} dataset(s)")

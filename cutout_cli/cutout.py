@@ -1,0 +1,213 @@
+"""Cut a PARENT-pixel box out of an opened coadd: pixels, headers, provenance.
+
+The pixels are the source file's pixels, unresampled.  Each plane header is
+the source plane's header with the sky WCS shifted to the cutout array
+(``CRPIX -= box.begin - xy0``) and the cutout's origin written twice, as
+``LTV1/LTV2 = -begin`` and as the ``A`` WCS (``CRVAL1A/2A = begin``), as afw
+does (REFERENCE.md section 3).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError, NotFoundError
+from .geometry import Box
+from .reader import PLANES, CoaddFile, header_to_astropy
+
+MODES = ("partial", "strict")
+_UNSAFE_HEADER_CHARS = re.compile(r"[^\x20-\x7e]")
+
+
+def header_safe(text) -> str:
+    """A user string made safe for a FITS header value: printable ASCII only."""
+    return _UNSAFE_HEADER_CHARS.sub("?", str(text))
+
+
+def _plane_header(source_header, plane: str, box: Box, xy0: tuple[int, int]):
+    import fitsio
+
+    header = fitsio.FITSHDR(source_header)
+    dx, dy = box.begin_x - xy0[0], box.begin_y - xy0[1]
+    for axis, shift in (("1", dx), ("2", dy)):
+        if f"CRPIX{axis}" in header:
+            header[f"CRPIX{axis}"] = float(header[f"CRPIX{axis}"]) - shift
+    header.add_record({"name": "LTV1", "value": -box.begin_x, "comment": "-x0: cutout origin in PARENT pixels"})
+    header.add_record({"name": "LTV2", "value": -box.begin_y, "comment": "-y0: cutout origin in PARENT pixels"})
+    for name, value, comment in (
+        ("CTYPE1A", "LINEAR", "PARENT pixel x"), ("CTYPE2A", "LINEAR", "PARENT pixel y"),
+        ("CRPIX1A", 1.0, None), ("CRPIX2A", 1.0, None),
+        ("CRVAL1A", box.begin_x, "x0 (PARENT) of the first pixel"),
+        ("CRVAL2A", box.begin_y, "y0 (PARENT) of the first pixel"),
+        ("CUNIT1A", "PIXEL", None), ("CUNIT2A", "PIXEL", None),
+    ):
+        header.add_record({"name": name, "value": value, "comment": comment or ""})
+    header.add_record({"name": "EXTTYPE", "value": plane})
+    return header
+
+
+@dataclass
+class Cutout:
+    """A cutout: pixel planes, their headers, and where they came from.
+
+    Attributes
+    ----------
+    bbox : Box
+        The cutout's box in PARENT (tract) pixels; ``bbox.begin`` is XY0.
+    planes : dict of str to numpy.ndarray
+        ``IMAGE`` (float32), ``MASK`` (int32), ``VARIANCE`` (float32), as
+        requested; arrays indexed ``[y, x]``, row 0 at PARENT ``y = bbox.begin_y``.
+    headers : dict of str to fitsio.FITSHDR
+        Per-plane headers, ready to write.
+    primary_header : fitsio.FITSHDR
+        Provenance (source file, dataset id, box, tool version, request).
+    """
+
+    bbox: Box
+    planes: dict
+    headers: dict
+    primary_header: object
+    mask_planes: dict = field(default_factory=dict)
+    unit: str | None = None
+    source: str = ""
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def xy0(self) -> tuple[int, int]:
+        """PARENT pixel of the first array pixel."""
+        return (self.bbox.begin_x, self.bbox.begin_y)
+
+    @property
+    def image(self):
+        return self.planes.get("IMAGE")
+
+    @property
+    def mask(self):
+        return self.planes.get("MASK")
+
+    @property
+    def variance(self):
+        return self.planes.get("VARIANCE")
+
+    @cached_property
+    def wcs(self):
+        """astropy celestial WCS of the cutout array (pixel ``origin=0`` is the first array pixel)."""
+        from astropy.wcs import WCS
+
+        first = next(iter(self.headers.values()))
+        return WCS(header_to_astropy(first), naxis=2).celestial
+
+    def writeto(self, path, overwrite: bool = False) -> None:
+        """Write the afw-layout FITS file (primary + planes), atomically."""
+        from .writers.fits import write_exposure
+
+        write_exposure(path, self.primary_header,
+                       [(name, self.planes[name], self.headers[name]) for name in self.planes],
+                       overwrite=overwrite)
+
+    def to_png(self, path, stretch: str = "asinh", limits="zscale", overwrite: bool = False) -> None:
+        """Write the IMAGE plane as a north-up PNG (asinh stretch, zscale limits by default)."""
+        from .writers.png import write_png
+
+        write_png(path, self._display_plane(), stretch=stretch, limits=limits, overwrite=overwrite)
+
+    def _display_plane(self):
+        if self.image is None:
+            raise InputError("this cutout has no IMAGE plane to draw", "include image in --planes")
+        return self.image
+
+
+def extract(coadd: CoaddFile, box: Box, planes=PLANES, mode: str = "partial", provenance: dict | None = None) -> Cutout:
+    """Cut PARENT ``box`` out of an opened coadd.
+
+    Parameters
+    ----------
+    coadd : CoaddFile
+        The opened source file.
+    box : Box
+        The cutout box in PARENT pixels (begin inclusive, end exclusive).
+    planes : sequence of str
+        Planes to read, among IMAGE, MASK, VARIANCE (those absent from a plain
+        FITS file are skipped when not asked for explicitly).
+    mode : {"partial", "strict"}
+        ``partial``: pixels outside the image are NaN (IMAGE, VARIANCE) or
+        NO_DATA (MASK); ``strict``: a box not wholly inside the image is an error.
+        A box that misses the image entirely is an error in both modes.
+    provenance : dict, optional
+        Extra keywords for the primary header (dataset id, request, ...).
+    """
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}", "use partial or strict")
+    if box.is_empty:
+        raise InputError("the cutout box is empty", "give a positive width and height")
+    inside = box.intersection(coadd.bbox)
+    if inside.is_empty:
+        raise NotFoundError(f"box {box} lies wholly outside the image {coadd.bbox} of {coadd.path}")
+    if mode == "strict" and inside != box:
+        raise NotFoundError(f"box {box} is not wholly inside the image {coadd.bbox} of {coadd.path}",
+                            "use --mode partial to fill the missing pixels with NaN / NO_DATA")
+    wanted = [p for p in planes if p in coadd.planes]
+    missing = [p for p in planes if p not in coadd.planes]
+    if missing and coadd.planes != ("IMAGE",):
+        raise NotFoundError(f"{coadd.path} has no {', '.join(missing)} plane", f"planes present: {', '.join(coadd.planes)}")
+    if not wanted:
+        raise NotFoundError(f"{coadd.path} has none of the planes {', '.join(planes)}")
+    arrays = {p: coadd.read(p, box) for p in wanted}
+    headers = {p: _plane_header(coadd.plane_headers[p], p, box, coadd.xy0) for p in wanted}
+    record = {
+        "source": coadd.path,
+        "begin_x": box.begin_x, "begin_y": box.begin_y, "width": box.width, "height": box.height,
+        "mode": mode, "complete": inside == box,
+        **(provenance or {}),
+    }
+    return Cutout(box, arrays, headers, _primary_header(coadd, record), coadd.mask_planes, coadd.unit,
+                  coadd.path, record)
+
+
+_PROVENANCE_KEYS = {
+    "source": ("SRCFILE", "source file"),
+    "dataset_type": ("DATASET", "dataset type"),
+    "tract": ("TRACT", "tract id"),
+    "patch": ("PATCH", "patch sequential index"),
+    "band": ("BAND", "band"),
+    "skymap": ("SKYMAP", "skymap name"),
+    "begin_x": ("CUTX0", "cutout begin x (PARENT pixels)"),
+    "begin_y": ("CUTY0", "cutout begin y (PARENT pixels)"),
+    "width": ("CUTW", "cutout width (pixels)"),
+    "height": ("CUTH", "cutout height (pixels)"),
+    "mode": ("CUTMODE", "partial: outside pixels NaN/NO_DATA"),
+    "complete": ("CUTFULL", "box wholly inside the source image"),
+    "id": ("TARGETID", "target id"),
+    "ra": ("REQRA", "requested RA (deg)"),
+    "dec": ("REQDEC", "requested Dec (deg)"),
+    "size": ("REQSIZE", "requested size"),
+    "request": ("REQUEST", "request"),
+}
+
+
+def _primary_header(coadd: CoaddFile, record: dict):
+    import fitsio
+
+    header = fitsio.FITSHDR(coadd.primary_header)
+    header.add_record({"name": "ORIGIN", "value": f"cutout {__version__}", "comment": "made by cutout"})
+    header.add_record({"name": "DATE", "value": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                       "comment": "UTC time the cutout was made"})
+    for key, value in record.items():
+        if key in _PROVENANCE_KEYS and value is not None:
+            name, comment = _PROVENANCE_KEYS[key]
+            if isinstance(value, (bool, np.bool_)):
+                value = bool(value)
+            elif isinstance(value, (int, np.integer)):
+                value = int(value)
+            elif isinstance(value, (float, np.floating)):
+                value = float(value)
+            else:
+                value = header_safe(value)
+            header.add_record({"name": name, "value": value, "comment": comment})
+    return header

@@ -1,0 +1,250 @@
+"""Open a coadd (afw ExposureF layout) or a plain FITS image and read boxes of it.
+
+A :class:`CoaddFile` opens the file once with fitsio, parses every plane header
+once, and serves any number of box reads.  A read asks cfitsio for the box
+only, so for a tile-compressed plane only the tiles that intersect the box are
+read and decompressed.
+
+Conventions: boxes are in PARENT pixels (the file's XY0 is added to LOCAL
+array indices); arrays are indexed ``[y, x]`` with row 0 the first (southern,
+for north-up coadds) row of the file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from functools import cached_property
+
+import numpy as np
+
+from .errors import DataError, NotFoundError
+from .geometry import Box
+
+PLANES = ("IMAGE", "MASK", "VARIANCE")
+NO_DATA_BIT_DEFAULT = 8
+
+# Keywords describing the stored HDU (structure, tile compression, checksums),
+# never the image itself: dropped before a header is reused for a cutout.
+_STRUCTURAL = re.compile(
+    r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|EXTEND|TFIELDS|THEAP|T(TYPE|FORM|UNIT|DIM|NULL|SCAL|ZERO)\d+"
+    r"|ZIMAGE|ZSIMPLE|ZTENSION|ZEXTEND|ZBLOCKED|ZPCOUNT|ZGCOUNT|ZBITPIX|ZNAXIS\d*|ZTILE\d+|ZCMPTYPE|ZNAME\d+|ZVAL\d+"
+    r"|ZMASKCMP|ZQUANTIZ|ZDITHER0|ZHECKSUM|ZDATASUM|CHECKSUM|DATASUM|BSCALE|BZERO|BLANK)$"
+)
+
+
+def clean_header(header):
+    """Copy of a fitsio header without structural and tile-compression keywords."""
+    import fitsio
+
+    cleaned = fitsio.FITSHDR()
+    for record in header.records():
+        name = record.get("name") or ""
+        if _STRUCTURAL.match(name.upper()) or (name.upper() == "COMMENT" and _is_boilerplate(record)):
+            continue
+        cleaned.add_record(record)
+    return cleaned
+
+
+def _is_boilerplate(record) -> bool:
+    """The FITS-standard COMMENT lines that cfitsio writes into every new primary."""
+    text = str(record.get("value") or record.get("card_string") or "")
+    return "Flexible Image Transport System" in text or "Astrophysics', volume 376" in text
+
+
+def header_to_astropy(header):
+    """astropy ``Header`` from a fitsio header (keeps HIERARCH and CONTINUE cards)."""
+    from astropy.io import fits
+
+    cards = [r["card_string"] for r in header.records() if r.get("card_string")]
+    return fits.Header.fromstring("".join(c.ljust(80)[:80] for c in cards))
+
+
+def mask_planes_from_header(header) -> dict[str, int]:
+    """``{name: bit}`` from the ``MP_<NAME> = bit`` keywords of a MASK header."""
+    planes = {}
+    for record in header.records():
+        name = (record.get("name") or "").upper()
+        if name.startswith("HIERARCH "):
+            name = name[len("HIERARCH "):]
+        if name.startswith("MP_"):
+            try:
+                planes[name[3:]] = int(record["value"])
+            except (TypeError, ValueError):
+                continue
+    return dict(sorted(planes.items(), key=lambda kv: kv[1]))
+
+
+class CoaddFile:
+    """An opened coadd or plain FITS image.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Local FITS file.  afw coadds are recognised by their ``EXTNAME``
+        IMAGE/MASK/VARIANCE planes; otherwise the first HDU holding a 2-D
+        image is used as the IMAGE plane.
+
+    Attributes
+    ----------
+    planes : tuple of str
+        The planes present, among IMAGE, MASK, VARIANCE.
+    xy0 : (int, int)
+        PARENT pixel of the first array pixel (from ``LTV1/2`` or the ``A`` WCS).
+    bbox : Box
+        PARENT box of the image.
+    """
+
+    def __init__(self, path):
+        import fitsio
+
+        self.path = os.fspath(path)
+        try:
+            self._fits = fitsio.FITS(self.path)
+        except FileNotFoundError:
+            raise NotFoundError(f"{self.path} does not exist") from None
+        except (OSError, ValueError) as err:
+            raise DataError(f"cannot open {self.path} as FITS: {_first_line(err)}") from None
+        try:
+            self._locate_planes()
+            self.primary_header = clean_header(self._fits[0].read_header())
+        except DataError:
+            self.close()
+            raise
+        except (OSError, ValueError) as err:
+            self.close()
+            raise DataError(f"cannot read the headers of {self.path}: {_first_line(err)}") from None
+
+    def _locate_planes(self):
+        self._hdus: dict[str, int] = {}
+        self.plane_headers = {}
+        first_image = None
+        for index, hdu in enumerate(self._fits):
+            info = hdu.get_info()
+            if info.get("hdutype") != 0:  # image HDUs only (compressed images report 0 too)
+                continue
+            name = (hdu.get_extname() or "").strip().upper()
+            if name in PLANES and name not in self._hdus:
+                self._hdus[name] = index
+            if first_image is None and len(info.get("dims") or ()) == 2:
+                first_image = index
+        if "IMAGE" not in self._hdus:
+            if first_image is None:
+                raise DataError(f"{self.path} holds no 2-D image", "give a FITS image or an afw coadd")
+            self._hdus = {"IMAGE": first_image}
+        self.planes = tuple(p for p in PLANES if p in self._hdus)
+        for plane, index in self._hdus.items():
+            self.plane_headers[plane] = clean_header(self._fits[index].read_header())
+        dims = self._fits[self._hdus["IMAGE"]].get_dims()
+        if len(dims) != 2:
+            raise DataError(f"{self.path}: the IMAGE plane is not 2-D (dims {dims})")
+        self.shape = (int(dims[0]), int(dims[1]))
+        for plane in self.planes:
+            if tuple(self._fits[self._hdus[plane]].get_dims()) != self.shape:
+                raise DataError(f"{self.path}: plane {plane} has a different shape from IMAGE")
+        self.xy0 = self._read_xy0(self.plane_headers["IMAGE"])
+        self.bbox = Box(self.xy0[0], self.xy0[1], self.shape[1], self.shape[0])
+
+    @staticmethod
+    def _read_xy0(header) -> tuple[int, int]:
+        if header.get("CTYPE1A", "").strip() == "LINEAR" and "CRVAL1A" in header:
+            return (int(round(header["CRVAL1A"] - (header.get("CRPIX1A", 1.0) - 1))),
+                    int(round(header["CRVAL2A"] - (header.get("CRPIX2A", 1.0) - 1))))
+        if "LTV1" in header or "LTV2" in header:
+            return (-int(round(header.get("LTV1", 0))), -int(round(header.get("LTV2", 0))))
+        return (0, 0)
+
+    # -- context management ---------------------------------------------------
+    def close(self):
+        fits = getattr(self, "_fits", None)
+        if fits is not None:
+            fits.close()
+            self._fits = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- metadata -------------------------------------------------------------
+    @cached_property
+    def wcs(self):
+        """astropy celestial WCS of the IMAGE plane; pixel ``origin=0`` is the LOCAL array."""
+        from astropy.wcs import WCS
+
+        try:
+            wcs = WCS(header_to_astropy(self.plane_headers["IMAGE"]), naxis=2)
+        except Exception as err:  # astropy raises many types for broken WCS keywords
+            raise DataError(f"{self.path}: cannot read the WCS: {_first_line(err)}") from None
+        if not wcs.has_celestial:
+            raise DataError(f"{self.path} has no celestial WCS", "give a file with RA/Dec WCS keywords")
+        return wcs.celestial
+
+    @cached_property
+    def mask_planes(self) -> dict[str, int]:
+        """Mask plane bits, ``{name: bit}``, from the MASK header."""
+        if "MASK" not in self.plane_headers:
+            return {}
+        return mask_planes_from_header(self.plane_headers["MASK"])
+
+    @cached_property
+    def unit(self) -> str | None:
+        """Pixel unit of the IMAGE plane (``BUNIT`` of the plane or, for older files, the primary)."""
+        for header in (self.plane_headers["IMAGE"], self.primary_header):
+            if "BUNIT" in header:
+                return str(header["BUNIT"]).strip()
+        return None
+
+    @property
+    def no_data_value(self) -> int:
+        """The MASK value marking pixels outside the data (the NO_DATA bit)."""
+        return 1 << self.mask_planes.get("NO_DATA", NO_DATA_BIT_DEFAULT)
+
+    @cached_property
+    def pixel_scale(self) -> float:
+        """IMAGE pixel scale in arcsec/pixel (geometric mean of the two axes)."""
+        from astropy.wcs.utils import proj_plane_pixel_scales
+
+        return float(math.sqrt(float(np.prod(proj_plane_pixel_scales(self.wcs)))) * 3600.0)
+
+    def sky_to_pixel(self, ra, dec):
+        """Float PARENT pixel position(s) of sky position(s) in degrees."""
+        x, y = self.wcs.wcs_world2pix(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float), 0)
+        return x + self.xy0[0], y + self.xy0[1]
+
+    # -- pixels ---------------------------------------------------------------
+    def fill_value(self, plane: str):
+        """Value of pixels outside the data: NaN, or the NO_DATA bit for MASK."""
+        return self.no_data_value if plane == "MASK" else np.nan
+
+    def read(self, plane: str, box: Box) -> np.ndarray:
+        """Pixels of ``plane`` in PARENT ``box``; parts outside the image get :meth:`fill_value`.
+
+        Only the intersection with the image is read from the file.
+        """
+        if plane not in self._hdus:
+            raise NotFoundError(f"{self.path} has no {plane} plane", f"planes present: {', '.join(self.planes)}")
+        hdu = self._fits[self._hdus[plane]]
+        inside = box.intersection(self.bbox)
+        if inside.is_empty:
+            raise NotFoundError(f"box {box} lies wholly outside the image {self.bbox} of {self.path}")
+        rows, cols = inside.slices(self.xy0)
+        try:
+            data = hdu[rows, cols]
+        except (OSError, ValueError) as err:
+            raise DataError(f"cannot read {plane} pixels of {self.path}: {_first_line(err)}",
+                            "the file may be truncated or corrupt") from None
+        if inside == box:
+            return data
+        fill = self.fill_value(plane)
+        dtype = data.dtype if plane == "MASK" or data.dtype.kind == "f" else np.result_type(data.dtype, np.float32)
+        out = np.full(box.shape, fill, dtype=dtype)
+        out[inside.slices((box.begin_x, box.begin_y))] = data
+        return out
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

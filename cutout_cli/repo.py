@@ -1,0 +1,289 @@
+"""Repositories: ``repo.json`` + skymap + path templates -> dataset references.
+
+A repository root holds ``repo.json``::
+
+    {"skymap": "skymaps/lsst_cells_v1.json",
+     "datasets": {"deep_coadd": "deep_coadd/{tract}/{patch}/{band}/deep_coadd_{tract}_{patch}_{band}_{skymap}.fits"}}
+
+Template fields: ``{tract}``, ``{patch}`` (sequential index), ``{patch_x}``,
+``{patch_y}``, ``{band}``, ``{skymap}``; a ``*`` matches run names or ids as
+left by a butler export.  ``skymap`` is a path relative to the root or a
+preset name (``lsst_cells_v1``, ``hsc_rings_v1``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from .errors import DataError, InputError, NotFoundError
+from .geometry import Box
+from .skymap import Patch, SkyMap, load_skymap
+
+TEMPLATE_FIELDS = ("tract", "patch", "patch_x", "patch_y", "band", "skymap")
+DEFAULT_DATASET_TYPE = "deep_coadd"
+
+
+def bundled_sample_repo() -> Path:
+    """The sample repository shipped beside the package (``sample_repo/``)."""
+    return Path(__file__).resolve().parent.parent / "sample_repo"
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """One dataset of the repository: a coadd of one tract, patch and band.
+
+    ``outer`` is the patch's outer box in PARENT (tract) pixels: the extent of
+    the coadd file.  ``home`` marks the patch that findTract + findPatch give
+    for the queried position.
+    """
+
+    dataset_type: str
+    tract: int
+    patch: int
+    patch_x: int
+    patch_y: int
+    band: str
+    path: str
+    outer: Box
+    home: bool = field(default=False, compare=False)
+
+    @property
+    def data_id(self) -> dict:
+        return {"tract": self.tract, "patch": self.patch, "band": self.band}
+
+    def as_dict(self) -> dict:
+        """Record with the stable JSON field names."""
+        return {
+            "dataset_type": self.dataset_type,
+            "tract": self.tract,
+            "patch": self.patch,
+            "patch_x": self.patch_x,
+            "patch_y": self.patch_y,
+            "band": self.band,
+            "home": self.home,
+            "path": self.path,
+            **self.outer.as_dict(),
+        }
+
+
+class Repository:
+    """A coadd repository on local disk.
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        Folder holding ``repo.json``; default ``$CUTOUT_REPO``, then the
+        bundled sample repository.
+    """
+
+    def __init__(self, root=None):
+        root = root or os.environ.get("CUTOUT_REPO") or bundled_sample_repo()
+        self.root = Path(root)
+        config_path = self.root / "repo.json"
+        if not self.root.is_dir():
+            raise DataError(f"repository {self.root} does not exist", "give --repo a folder holding repo.json")
+        try:
+            self.config = json.loads(config_path.read_text())
+        except FileNotFoundError:
+            raise DataError(f"{config_path} does not exist", "a repository root holds repo.json (see DESIGN.md)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DataError(f"cannot read {config_path}: {err}", "fix the JSON") from None
+        if not isinstance(self.config, dict) or not isinstance(self.config.get("datasets"), dict) \
+                or not self.config["datasets"] or "skymap" not in self.config:
+            raise DataError(f"{config_path} needs a 'skymap' entry and a non-empty 'datasets' object")
+        self.templates: dict[str, str] = {}
+        for name, template in self.config["datasets"].items():
+            self.templates[name] = self._check_template(name, template, config_path)
+
+    def __repr__(self) -> str:
+        return f"Repository({str(self.root)!r})"
+
+    @staticmethod
+    def _check_template(name: str, template, source) -> str:
+        if not isinstance(template, str) or not template:
+            raise DataError(f"{source}: dataset {name!r} needs a path template string")
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as err:
+            raise DataError(f"{source}: bad template for {name!r}: {err}") from None
+        unknown = fields - set(TEMPLATE_FIELDS)
+        if unknown:
+            raise DataError(f"{source}: template for {name!r} has unknown field(s) {sorted(unknown)}",
+                            f"known fields: {', '.join(TEMPLATE_FIELDS)}")
+        if os.path.isabs(template) or ".." in Path(template).parts:
+            raise DataError(f"{source}: template for {name!r} must stay inside the repository")
+        return template
+
+    @cached_property
+    def skymap(self) -> SkyMap:
+        """The repository's skymap (read on first use)."""
+        spec = self.config["skymap"]
+        if isinstance(spec, dict):
+            from .skymap import skymap_from_dict
+
+            return skymap_from_dict(spec, str(self.root / "repo.json"))
+        from .skymap import PRESETS
+
+        return load_skymap(spec if spec in PRESETS else self.root / spec)
+
+    @property
+    def dataset_types(self) -> list[str]:
+        return list(self.templates)
+
+    def default_dataset_type(self) -> str:
+        return DEFAULT_DATASET_TYPE if DEFAULT_DATASET_TYPE in self.templates else self.dataset_types[0]
+
+    def _template(self, dataset_type: str | None) -> tuple[str, str]:
+        dataset_type = dataset_type or self.default_dataset_type()
+        if dataset_type not in self.templates:
+            raise InputError(f"unknown dataset type {dataset_type!r}",
+                             f"this repository has: {', '.join(self.dataset_types)}")
+        return dataset_type, self.templates[dataset_type]
+
+    # -- paths ----------------------------------------------------------------
+    def _fields(self, patch: Patch, band: str) -> dict:
+        return {"tract": patch.tract, "patch": patch.index, "patch_x": patch.x, "patch_y": patch.y,
+                "band": band, "skymap": self.skymap.name}
+
+    def expected_path(self, dataset_type: str | None, patch: Patch, band: str) -> Path:
+        """Where the template says the dataset is (``*`` left unexpanded)."""
+        _, template = self._template(dataset_type)
+        return self.root / template.format(**self._fields(patch, band))
+
+    def bands(self, dataset_type: str | None, patch: Patch) -> list[str]:
+        """Bands present for one patch (by globbing the template's ``{band}``)."""
+        dataset_type, template = self._template(dataset_type)
+        if "{band}" not in template:
+            return []
+        partial = str(self.root / template.format(**{**self._fields(patch, ""), "band": "{band}"}))
+        pieces = re.split(r"(\{band\}|\*)", partial)
+        pattern = "".join("*" if p in ("{band}", "*") else glob.escape(p) for p in pieces)
+        regex, seen_band = "", False
+        for piece in pieces:
+            if piece == "{band}":
+                regex += "(?P=band)" if seen_band else "(?P<band>[^/]+)"
+                seen_band = True
+            else:
+                regex += "[^/]*" if piece == "*" else re.escape(piece)
+        matcher = re.compile(regex + "$")
+        return sorted({m.group("band") for m in map(matcher.match, glob.glob(pattern)) if m})
+
+    def find(self, dataset_type: str | None, patch: Patch, band: str) -> DatasetRef | None:
+        """The dataset of one patch and band, or None when it is absent."""
+        dataset_type, _ = self._template(dataset_type)
+        expected = self.expected_path(dataset_type, patch, band)
+        if "*" in str(expected):
+            matches = sorted(glob.glob(glob.escape(str(expected)).replace(glob.escape("*"), "*")))
+            if not matches:
+                return None
+            path = matches[-1]  # the newest run when names sort by time
+        elif expected.is_file():
+            path = str(expected)
+        else:
+            return None
+        return DatasetRef(dataset_type, patch.tract, patch.index, patch.x, patch.y, band, path, patch.outer)
+
+    def ref(self, dataset_type: str | None, tract: int, patch: int | tuple[int, int], band: str) -> DatasetRef:
+        """The dataset of (tract, patch, band); NotFoundError naming the expected path if absent."""
+        patch_info = self.skymap.tract(tract).patch(patch)
+        ref = self.find(dataset_type, patch_info, band)
+        if ref is None:
+            expected = self.expected_path(dataset_type, patch_info, band)
+            present = self.bands(dataset_type, patch_info)
+            hint = f"bands present for this patch: {', '.join(present)}" if present else \
+                "generate the sample data with 'make sample', or check --repo"
+            raise NotFoundError(f"no {dataset_type or self.default_dataset_type()} for tract {tract} "
+                                f"patch {patch_info.index} band {band}: expected {expected}", hint)
+        return ref
+
+    # -- spatial queries --------------------------------------------------------
+    def home(self, ra: float, dec: float) -> Patch:
+        """findTract + findPatch: the one home patch of a position."""
+        return self.skymap.find_home(ra, dec)[1]
+
+    def query(self, dataset_type: str | None, band: str | None, ra: float, dec: float,
+              radius: float = 0.0) -> list[DatasetRef]:
+        """Datasets whose patch outer region overlaps a point or circle.
+
+        Ordered by tract, then patch, then band; the home patch of the
+        (centre) position is marked ``home``.  ``band=None`` lists every band
+        present.
+        """
+        dataset_type, _ = self._template(dataset_type)
+        try:
+            home = self.home(ra, dec)
+        except NotFoundError:
+            home = None
+        refs = []
+        for patch in self.skymap.patches_overlapping(ra, dec, radius):
+            for b in ([band] if band else self.bands(dataset_type, patch)):
+                ref = self.find(dataset_type, patch, b)
+                if ref is not None:
+                    is_home = home is not None and (patch.tract, patch.index) == (home.tract, home.index)
+                    refs.append(dataclasses.replace(ref, home=is_home))
+        return refs
+
+    # -- pixels -----------------------------------------------------------------
+    def get(self, ref: DatasetRef, bbox: Box | None = None, origin: str = "parent", planes=None,
+            mode: str = "partial", provenance: dict | None = None):
+        """Read a box of a dataset (``butler.get(..., parameters={"bbox": box})``).
+
+        Parameters
+        ----------
+        ref : DatasetRef
+            The dataset (from :meth:`ref` or :meth:`query`).
+        bbox : Box, optional
+            The box, in PARENT pixels unless ``origin="local"``; default the whole patch.
+        planes : sequence of str, optional
+            Among IMAGE, MASK, VARIANCE (default all three).
+        mode : {"partial", "strict"}
+            See :func:`cutout_cli.cutout.extract`.
+
+        Returns
+        -------
+        Cutout
+        """
+        from .cutout import extract
+        from .reader import PLANES, CoaddFile
+
+        with CoaddFile(ref.path) as coadd:
+            box = coadd.bbox if bbox is None else (bbox.to_parent(coadd.xy0) if origin == "local" else bbox)
+            return extract(coadd, box, planes or PLANES, mode,
+                           {**self.provenance(ref), **(provenance or {})})
+
+    def provenance(self, ref: DatasetRef) -> dict:
+        """Dataset-id keywords recorded in a cutout's primary header."""
+        return {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
+                "skymap": self.skymap.name}
+
+    def locate(self, ra: float, dec: float, size, band: str, dataset_type: str | None = None):
+        """The home dataset of a position and the centred box of ``size`` around it.
+
+        Returns ``(ref, box, center_x, center_y)``: box and centre in PARENT pixels.
+        """
+        from .geometry import sky_box
+
+        tract, patch = self.skymap.find_home(ra, dec)
+        box, cx, cy = sky_box(tract, ra, dec, size)
+        return self.ref(dataset_type, tract.id, patch.index, band), box, cx, cy
+
+    def cutout(self, ra: float, dec: float, size, band: str, dataset_type: str | None = None, planes=None,
+               mode: str = "partial"):
+        """Cutout of ``size`` centred on (ra, dec) from its home patch in ``band``.
+
+        ``size`` is a :class:`cutout_cli.coords.Size` or text such as ``"60arcsec"``.
+        """
+        from .coords import Size, parse_size
+
+        size = size if isinstance(size, Size) else parse_size(size)
+        ref, box, _, _ = self.locate(ra, dec, size, band, dataset_type)
+        return self.get(ref, box, planes=planes, mode=mode,
+                        provenance={"ra": ra, "dec": dec, "size": str(size)})

@@ -1,0 +1,1 @@
+"""Output writers: PNG renderings and contact-sheet grids of cutouts."""

@@ -1,0 +1,245 @@
+"""Grey-scale PNG renderings of cutout images.
+
+Conventions shared by every function here:
+
+* **North up.**  Input arrays are indexed ``[y, x]`` like FITS/numpy, so array
+  row 0 is the *bottom* row of the picture; rendering flips rows so that the
+  top of the PNG is the last array row.  East is left because the coadd WCS
+  has ``CD1_1 < 0``, so columns are not flipped.
+* **8-bit grey.**  Pixel values are mapped to 0..255: values at or below the
+  lower limit become 0 (black), values at or above the upper limit 255
+  (white), and the stretch shapes the curve in between.
+* **Non-finite pixels** (NaN, +/-inf, and masked entries of a masked array)
+  are ignored when computing limits and are drawn black.
+
+Files are written atomically (:mod:`cutout_cli.writers.atomic`): to a hidden
+``.<name>.*.tmp`` file in the target directory, then renamed over the target,
+so a reader never sees a half-written PNG and a failure leaves nothing behind.
+
+numpy is imported eagerly; Pillow and astropy.visualization only when an
+image is rendered, to keep ``import cutout_cli`` (and ``cutout --help``) fast.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cutout_cli.errors import InputError
+from cutout_cli.writers.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+STRETCHES = ("asinh", "linear", "sqrt", "log")
+ASINH_A = 0.1
+# Grey level of finite pixels when the limits collapse (constant image).
+FLAT_GREY = 128
+
+Limits = str | tuple[float, float]
+
+
+def stretch_to_uint8(
+    image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale"
+) -> np.ndarray:
+    """Map an image to 8-bit grey levels.
+
+    Parameters
+    ----------
+    image : array_like
+        Pixel values of any shape (a masked array's masked entries count as
+        NaN).  The array is not flipped here: see :func:`to_pil`.
+    stretch : {"asinh", "linear", "sqrt", "log"}
+        Curve applied after normalising ``[vmin, vmax]`` to ``[0, 1]``
+        (astropy ``AsinhStretch(a=0.1)``, ``LinearStretch``, ``SqrtStretch``,
+        ``LogStretch``).
+    limits : str or (float, float)
+        How ``vmin`` and ``vmax`` are chosen, from the finite pixels only:
+
+        * ``"zscale"``: IRAF zscale (astropy ``ZScaleInterval``), which
+          brackets the sky background and saturates bright sources;
+        * ``"minmax"``: the smallest and largest finite values;
+        * ``"P%"`` (e.g. ``"99.5%"``): the central P percent of the pixels
+          (astropy ``PercentileInterval(P)``);
+        * ``(vmin, vmax)``: explicit values in image units, ``vmin < vmax``.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, same shape as ``image``
+        0 at or below ``vmin``, 255 at or above ``vmax``.  Non-finite pixels
+        are 0.  If every pixel is non-finite the result is all 0; if the
+        limits collapse (``vmin == vmax``, e.g. a constant image) finite
+        pixels are mid-grey (128).
+
+    Raises
+    ------
+    cutout_cli.errors.InputError
+        Unknown ``stretch`` or malformed ``limits``.
+    """
+    _check_stretch(stretch)
+    limits = _parse_limits(limits)
+    values = np.ma.filled(np.ma.asarray(image, dtype=np.float64), np.nan)
+    finite = np.isfinite(values)
+    out = np.zeros(values.shape, dtype=np.uint8)
+    if not finite.any():
+        return out
+
+    # Constant or near-empty inputs make astropy and numpy divide by zero or
+    # take the mean of nothing; those warnings mean nothing to a user.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        vmin, vmax = _compute_limits(values, finite, limits)
+        if not (math.isfinite(vmin) and math.isfinite(vmax) and vmax > vmin):
+            out[finite] = FLAT_GREY
+            return out
+        scaled = np.clip((values[finite] - vmin) / (vmax - vmin), 0.0, 1.0)
+        curve = _make_stretch(stretch)(scaled, clip=True)
+    out[finite] = np.rint(curve * 255.0).astype(np.uint8)
+    return out
+
+
+def to_pil(
+    image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale"
+) -> Image.Image:
+    """Render a 2-D image as a north-up 8-bit grey PIL image (mode ``"L"``).
+
+    Array row 0 (FITS ``y = 0``) becomes the bottom row of the picture and
+    column 0 (``x = 0``) its left edge.  ``stretch`` and ``limits`` are as in
+    :func:`stretch_to_uint8`.
+
+    Raises
+    ------
+    cutout_cli.errors.InputError
+        ``image`` is not 2-D or is empty, or bad ``stretch``/``limits``.
+    """
+    from PIL import Image
+
+    shape = np.shape(image)
+    if len(shape) != 2 or 0 in shape:
+        raise InputError(f"cannot render an image of shape {shape}", "expected a non-empty 2-D array")
+    grey = stretch_to_uint8(image, stretch, limits)
+    return Image.fromarray(np.ascontiguousarray(grey[::-1]))
+
+
+def write_png(
+    path: str | os.PathLike[str],
+    image: np.ndarray,
+    stretch: str = "asinh",
+    limits: Limits = "zscale",
+    overwrite: bool = False,
+) -> Path:
+    """Write ``image`` as a north-up 8-bit grey PNG, atomically.
+
+    See :func:`to_pil` for orientation and :func:`stretch_to_uint8` for
+    ``stretch`` and ``limits``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    cutout_cli.errors.OutputError
+        ``path`` exists and ``overwrite`` is false, or it cannot be written
+        (read-only directory, disk full).  No temporary file is left behind
+        and an existing ``path`` is untouched.  A missing parent directory is
+        created.
+    """
+    return _save_atomic(path, to_pil(image, stretch, limits), overwrite)
+
+
+def png_bytes(image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale") -> bytes:
+    """The PNG file :func:`write_png` would write, as bytes (for ``_repr_png_``)."""
+    buffer = io.BytesIO()
+    to_pil(image, stretch, limits).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# -- options ---------------------------------------------------------------
+
+
+def _check_stretch(stretch: str) -> None:
+    if stretch not in STRETCHES:
+        raise InputError(f"unknown stretch {stretch!r}", f"choose one of {', '.join(STRETCHES)}")
+
+
+def _parse_limits(limits: Limits) -> str | float | tuple[float, float]:
+    """Normalise ``limits`` to "zscale", "minmax", a percentile or (vmin, vmax)."""
+    hint = 'use "zscale", "minmax", a percentile such as "99.5%", or (vmin, vmax)'
+    if isinstance(limits, str):
+        text = limits.strip().lower()
+        if text in ("zscale", "minmax"):
+            return text
+        if text.endswith("%"):
+            try:
+                percent = float(text[:-1])
+            except ValueError:
+                percent = math.nan
+            if 0.0 < percent <= 100.0:
+                return percent
+        raise InputError(f"bad limits {limits!r}", hint)
+    try:
+        vmin, vmax = (float(v) for v in limits)
+    except (TypeError, ValueError):
+        raise InputError(f"bad limits {limits!r}", hint) from None
+    if not (math.isfinite(vmin) and math.isfinite(vmax) and vmin < vmax):
+        raise InputError(f"bad limits {limits!r}", "explicit limits need finite vmin < vmax")
+    return vmin, vmax
+
+
+def _compute_limits(
+    values: np.ndarray, finite: np.ndarray, limits: str | float | tuple[float, float]
+) -> tuple[float, float]:
+    if isinstance(limits, tuple):
+        return limits
+    from astropy import visualization as vis
+
+    if limits == "zscale":
+        interval = vis.ZScaleInterval()
+    elif limits == "minmax":
+        interval = vis.MinMaxInterval()
+    else:
+        interval = vis.PercentileInterval(limits)
+    # Avoid copying the whole image in the common all-finite case.
+    sample = values if finite.all() else values[finite]
+    vmin, vmax = interval.get_limits(sample)
+    return float(vmin), float(vmax)
+
+
+def _make_stretch(stretch: str):
+    from astropy import visualization as vis
+
+    if stretch == "asinh":
+        return vis.AsinhStretch(a=ASINH_A)
+    if stretch == "sqrt":
+        return vis.SqrtStretch()
+    if stretch == "log":
+        return vis.LogStretch()
+    return vis.LinearStretch()
+
+
+# -- atomic output (shared with grid.py) ------------------------------------
+
+
+def _save_atomic(path: str | os.PathLike[str], picture: Image.Image, overwrite: bool) -> Path:
+    """Save ``picture`` as PNG at ``path`` through :func:`atomic.atomic_path`.
+
+    That helper refuses an existing ``path`` without ``overwrite``, creates a
+    missing parent directory, writes to a hidden ``.<name>.*.tmp`` file in the
+    target directory, renames it over ``path`` and removes it on any failure,
+    reporting ``OSError`` as :class:`OutputError`.  The data are flushed to
+    disk before the rename so a crash cannot leave an empty PNG behind.
+    """
+    with atomic_path(path, overwrite) as tmp:
+        with open(tmp, "wb") as handle:
+            picture.save(handle, format="PNG")
+            handle.flush()
+            os.fsync(handle.fileno())
+    return Path(path)

@@ -1,0 +1,97 @@
+"""Shared fixtures: small repositories written with the project's own afw-layout writer.
+
+The small skymap is lsst_cells_v1 with 200 x 200 px inner patches and a 20 px
+border (240 x 240 px coadd files), so tests exercise real geometry, real FITS
+files and real tile compression without full-size data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_SKYMAP = {
+    "type": "rings", "name": "small_cells", "num_rings": 120, "ra_start": 0.0, "pixel_scale": 0.2,
+    "tract_overlap": 1.0 / 60.0, "projection": "TAN", "tract_builder": "cells",
+    "patch_inner_dimensions": [200, 200], "patch_border": 20,
+}
+TEMPLATE = "deep_coadd/{tract}/{patch}/{band}/deep_coadd_{tract}_{patch}_{band}_{skymap}.fits"
+MASK_PLANES = {"BAD": 0, "SAT": 1, "INTRP": 2, "CR": 3, "EDGE": 4, "DETECTED": 5, "DETECTED_NEGATIVE": 6,
+               "SUSPECT": 7, "NO_DATA": 8, "CLIPPED": 9, "INEXACT_PSF": 11, "SENSOR_EDGE": 13}
+
+
+def afw_plane_headers(tract, patch):
+    """(image, mask, variance) header records for a coadd of ``patch`` (REFERENCE.md section 3)."""
+    x0, y0 = patch.outer.begin_x, patch.outer.begin_y
+    wcs = [{"name": k, "value": v} for k, v in tract.image_wcs_header((x0, y0)).items() if k != "NAXIS"]
+    xy0 = [{"name": "LTV1", "value": -x0}, {"name": "LTV2", "value": -y0},
+           {"name": "CTYPE1A", "value": "LINEAR"}, {"name": "CTYPE2A", "value": "LINEAR"},
+           {"name": "CRPIX1A", "value": 1.0}, {"name": "CRPIX2A", "value": 1.0},
+           {"name": "CRVAL1A", "value": x0}, {"name": "CRVAL2A", "value": y0},
+           {"name": "CUNIT1A", "value": "PIXEL"}, {"name": "CUNIT2A", "value": "PIXEL"}]
+    mp = [{"name": f"MP_{k}", "value": v} for k, v in MASK_PLANES.items()]
+    return (wcs + xy0 + [{"name": "BUNIT", "value": "nJy"}], wcs + xy0 + mp,
+            wcs + xy0 + [{"name": "BUNIT", "value": "nJy**2"}])
+
+
+def write_random_coadd(path, tract, patch, seed=0, compression="rice", tile=64):
+    """A coadd of random pixels (distinct per plane) covering the patch outer box."""
+    from cutout_cli.writers.fits import compression_kwargs, write_exposure
+
+    rng = np.random.default_rng(seed)
+    shape = patch.outer.shape
+    image = rng.normal(100.0, 10.0, size=shape).astype("f4")
+    mask = rng.integers(0, 1 << 12, size=shape).astype("i4")
+    variance = rng.uniform(50, 150, size=shape).astype("f4")
+    hi, hm, hv = afw_plane_headers(tract, patch)
+    lossy = "rice" if compression == "rice" else compression
+    compress = {"IMAGE": compression_kwargs(lossy, shape, tile), "VARIANCE": compression_kwargs(lossy, shape, tile),
+                "MASK": compression_kwargs("gzip" if compression != "none" else "none", shape, tile)}
+    write_exposure(path, [{"name": "TRACT", "value": tract.id}],
+                   [("IMAGE", image, hi), ("MASK", mask, hm), ("VARIANCE", variance, hv)],
+                   overwrite=True, compress=compress)
+
+
+def make_small_repo(root: Path, positions, bands=("r",), compression="rice", tile=64):
+    """A repository with the small skymap and a random coadd for each position's home patch."""
+    from cutout_cli.repo import Repository
+
+    (root / "skymaps").mkdir(parents=True, exist_ok=True)
+    (root / "skymaps" / "small.json").write_text(json.dumps(SMALL_SKYMAP))
+    (root / "repo.json").write_text(json.dumps({"skymap": "skymaps/small.json", "datasets": {"deep_coadd": TEMPLATE}}))
+    repo = Repository(root)
+    seed = 0
+    for ra, dec in positions:
+        tract, patch = repo.skymap.find_home(ra, dec)
+        for band in bands:
+            path = repo.expected_path(None, patch, band)
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                seed += 1
+                write_random_coadd(path, tract, patch, seed, compression, tile)
+    return repo
+
+
+TARGET_11 = (53.318792, -27.844306)
+TARGET_8 = (53.194833, -28.146306)
+
+
+@pytest.fixture(scope="session")
+def small_repo(tmp_path_factory):
+    """Small repository holding the home patches of two demo targets in bands r and z."""
+    return make_small_repo(tmp_path_factory.mktemp("small_repo"), [TARGET_11, TARGET_8], bands=("r", "z"))
+
+
+def run_cli(*args, cwd=None, env=None, input=None):
+    """Run the real ``cutout`` console program; returns the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "cutout_cli", *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, input=input, timeout=300)

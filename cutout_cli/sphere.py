@@ -22,12 +22,18 @@ def angular_separation(ra1, dec1, ra2, dec2):
 
 
 def offset_point(ra_deg: float, dec_deg: float, bearing_deg: float, distance_deg: float) -> tuple[float, float]:
-    """Point reached from (ra, dec) along a great circle; bearing from north through east."""
+    """Point reached from (ra, dec) along a great circle; bearing from north through east.
+
+    Works at the poles too: there the local (east, north) basis is the one of
+    the meridian ``ra``, as lsst.geom ``SpherePoint.offset`` does.
+    """
     ra, dec = math.radians(ra_deg), math.radians(dec_deg)
     b, d = math.radians(bearing_deg), math.radians(distance_deg)
-    dec2 = math.asin(math.sin(dec) * math.cos(d) + math.cos(dec) * math.sin(d) * math.cos(b))
-    ra2 = ra + math.atan2(math.sin(b) * math.sin(d) * math.cos(dec), math.cos(d) - math.sin(dec) * math.sin(dec2))
-    return math.degrees(ra2) % 360.0, math.degrees(dec2)
+    here = np.array([math.cos(dec) * math.cos(ra), math.cos(dec) * math.sin(ra), math.sin(dec)])
+    east = np.array([-math.sin(ra), math.cos(ra), 0.0])
+    north = np.array([-math.sin(dec) * math.cos(ra), -math.sin(dec) * math.sin(ra), math.cos(dec)])
+    there = math.cos(d) * here + math.sin(d) * (math.cos(b) * north + math.sin(b) * east)
+    return math.degrees(math.atan2(there[1], there[0])) % 360.0, math.degrees(math.asin(max(-1.0, min(1.0, there[2]))))
 
 
 def distance_to_arc(ra, dec, ra1, dec1, ra2, dec2) -> float:

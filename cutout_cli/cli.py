@@ -69,8 +69,9 @@ def main(argv=None) -> int:
     """Console entry point: run the CLI, turn errors into one line and an exit code."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="cutout", standalone_mode=False)
-        return 0
+        # without standalone mode click returns ctx.exit()'s code instead of exiting
+        code = cli.main(args=argv, prog_name="cutout", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except click.exceptions.Exit as stop:
         return stop.exit_code
     except click.ClickException as err:

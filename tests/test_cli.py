@@ -1,0 +1,154 @@
+"""The command-line contract: records, field names, batch, exit codes, help."""
+
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from PIL import Image
+
+from cutout_cli.cli import COMMANDS
+
+from .conftest import TARGET_8, TARGET_11, run_cli
+
+BOX_FIELDS = {"begin_x", "begin_y", "end_x", "end_y", "width", "height", "min_x", "min_y", "max_x", "max_y"}
+
+
+def test_query_lists_home_patch_with_stable_fields(small_repo):
+    result = run_cli("--repo", small_repo.root, "query", "--band", "r", "--pos", f"{TARGET_11[0]} {TARGET_11[1]}",
+                     "--format", "json")
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert records and {"tract", "patch", "band", "path", *BOX_FIELDS} <= set(records[0])
+    homes = [r for r in records if r["home"]]
+    home = small_repo.home(*TARGET_11)
+    assert [(r["tract"], r["patch"]) for r in homes] == [(home.tract, home.index)]
+    assert records == sorted(records, key=lambda r: (r["tract"], r["patch"], r["band"]))
+    assert homes[0]["width"] == 240 and homes[0]["end_x"] - homes[0]["begin_x"] == 240
+
+
+def test_query_every_band_and_csv(small_repo):
+    result = run_cli("--repo", small_repo.root, "query", "--pos", f"{TARGET_8[0]} {TARGET_8[1]}", "--format", "csv")
+    assert result.returncode == 0
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert {r["band"] for r in rows} == {"r", "z"}
+
+
+def test_query_circle_finds_more_than_the_point(small_repo):
+    point = run_cli("--repo", small_repo.root, "query", "deep_coadd", "--pos", f"{TARGET_11[0]} {TARGET_11[1]}",
+                    "--format", "json")
+    circle = run_cli("--repo", small_repo.root, "query", "--pos", f"CIRCLE {TARGET_11[0]} {TARGET_11[1]} 0.6",
+                     "--format", "json")
+    assert circle.returncode == 0
+    assert len(json.loads(circle.stdout)) > len(json.loads(point.stdout))
+
+
+def test_query_nothing_covers(small_repo):
+    result = run_cli("--repo", small_repo.root, "query", "--band", "r", "--pos", "10 10")
+    assert result.returncode == 3 and result.stdout == "" and "no deep_coadd in band r covers" in result.stderr
+
+
+def test_bbox_patch_parent_local_and_inner():
+    parent = json.loads(run_cli("bbox", "--tract", 5063, "--patch", 14, "--format", "json").stdout)
+    assert (parent["begin_x"], parent["begin_y"], parent["max_x"], parent["width"]) == (11800, 2800, 15199, 3400)
+    local = json.loads(run_cli("bbox", "--tract", 5063, "--patch", "4,1", "--origin", "local", "--format", "json").stdout)
+    assert (local["begin_x"], local["end_x"], local["max_y"], local["patch"]) == (0, 3400, 3399, 14)
+    inner = json.loads(run_cli("bbox", "--tract", 5063, "--patch", 14, "--inner", "--format", "json").stdout)
+    assert (inner["begin_x"], inner["end_x"]) == (12000, 15000)
+
+
+@pytest.mark.parametrize("size, width", [("60arcsec", 300), ("1arcmin", 300), ("301", 301), ("50,40", 50)])
+def test_bbox_for_position_uses_centred_rule(size, width):
+    record = json.loads(run_cli("bbox", "--ra", "53.194833", "--dec", "-28.146306", "--size", size,
+                                "--format", "json").stdout)
+    assert (record["tract"], record["patch"]) == (5063, 14)
+    assert (round(record["center_x"], 2), round(record["center_y"], 2)) == (13296.28, 3736.19)
+    assert record["width"] == width
+    assert record["begin_x"] == int(np.floor(record["center_x"] - width / 2 + 1))
+    local = json.loads(run_cli("bbox", "--ra", "03:32:46.76", "--dec", "-28:08:46.7", "--size", size,
+                               "--origin", "local", "--format", "json").stdout)
+    assert local["begin_x"] == record["begin_x"] - 11800 and local["patch"] == 14
+
+
+def test_batch_writes_cutouts_manifest_and_grid(small_repo, tmp_path):
+    targets = tmp_path / "targets.csv"
+    targets.write_text(
+        "\ufeffID,RA,Dec,size\r\n"
+        f"a11,{TARGET_11[0]},{TARGET_11[1]},\r\n"
+        f"b8,{TARGET_8[0]},{TARGET_8[1]},7arcsec\r\n"
+        "\r\n"
+        "far,10.0,10.0,\r\n"
+        "bad,abc,-27,\r\n"
+        f"../evil,{TARGET_11[0]},{TARGET_11[1]},\r\n"
+    )
+    out = tmp_path / "out"
+    result = run_cli("--repo", small_repo.root, "batch", targets, "--size", "21", "--band", "r", "--out", out,
+                     "--png", "--grid", tmp_path / "grid.png", "--format", "json")
+    assert result.returncode == 1, result.stderr  # two rows failed
+    summary = json.loads(result.stdout)
+    assert (summary["targets"], summary["ok"], summary["no_data"], summary["error"]) == (5, 3, 1, 1)
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    assert [r["id"] for r in rows] == ["a11", "b8", "far", "bad", "../evil"]
+    assert [r["status"] for r in rows] == ["ok", "ok", "no_data", "error", "ok"]
+    assert "RA" in rows[3]["message"] or "abc" in rows[3]["message"]
+    for row in rows:
+        if row["status"] == "ok":
+            path = out / row["path"].split("/")[-1]
+            assert path.parent == out and path.exists() and path.with_suffix(".png").exists()
+    with fits.open(out / "b8_r.fits") as cut:
+        assert cut["IMAGE"].data.shape == (35, 35)  # the size column overrides --size
+        assert cut[0].header["TARGETID"] == "b8"
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.mode == "RGB" and grid.size[0] > 200
+    # a rerun skips finished targets and keeps their files
+    mtime = (out / "a11_r.fits").stat().st_mtime_ns
+    again = run_cli("--repo", small_repo.root, "batch", targets, "--size", "21", "--band", "r", "--out", out,
+                    "--format", "json")
+    assert json.loads(again.stdout)["skipped"] == 3 and (out / "a11_r.fits").stat().st_mtime_ns == mtime
+
+
+def test_batch_bad_target_lists(small_repo, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    misnamed = tmp_path / "misnamed.csv"
+    misnamed.write_text("name,ra,dec\nx,1,2\n")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("id,ra,dec\n")
+    for path, text in ((empty, "empty"), (misnamed, "lacks column(s) id"), (header_only, "no data rows"),
+                       (tmp_path / "missing.csv", "does not exist")):
+        result = run_cli("--repo", small_repo.root, "batch", path, "--size", "10", "--band", "r", "--out", tmp_path / "o")
+        assert result.returncode == 2 and text in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (("subset", "--ra", "53.3", "--dec", "-27.8", "--size", "10", "--band", "r"), 2, "nothing to write"),
+    (("bbox", "--ra", "53.3", "--dec", "-97", "--size", "10"), 2, "outside [-90, 90]"),
+    (("bbox", "--ra", "53.3", "--dec", "-27", "--size", "10 furlongs"), 2, "cannot read size"),
+    (("bbox", "--tract", "5063", "--patch", "100"), 3, "patch 100 is not in tract 5063"),
+    (("bbox", "--tract", "99999", "--patch", "1"), 3, "tract 99999 is not in skymap"),
+    (("query", "--pos", "POLYGON 1 2 3 4 5 6"), 2, "not supported yet"),
+    (("--repo", "/nonexistent", "bbox", "--tract", "1", "--patch", "1"), 5, "does not exist"),
+    (("frobnicate",), 2, "No such command"),
+])
+def test_errors_are_one_line_with_documented_codes(args, code, text):
+    result = run_cli(*args)
+    assert result.returncode == code, result.stderr
+    assert text in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_repo_json(tmp_path):
+    (tmp_path / "repo.json").write_text("{not json")
+    result = run_cli("--repo", tmp_path, "bbox", "--tract", "1", "--patch", "1")
+    assert result.returncode == 5 and "repo.json" in result.stderr
+    (tmp_path / "repo.json").write_text(json.dumps({"skymap": "lsst_cells_v1", "datasets": {"x": "{tract}/{nope}.fits"}}))
+    result = run_cli("--repo", tmp_path, "bbox", "--tract", "1", "--patch", "1")
+    assert result.returncode == 5 and "unknown field(s) ['nope']" in result.stderr
+
+
+def test_every_help_shows_an_example():
+    assert "Examples:" in run_cli("--help").stdout
+    for name in COMMANDS:
+        text = run_cli(name, "--help").stdout
+        assert re.search(rf"Examples:\n\s+cutout {name} ", text), name

@@ -233,7 +233,6 @@ class Tract:
 
 def _tan_header(ra: float, dec: float, crpix_fits: tuple[float, float], scale_deg: float, projection: str) -> dict:
     return {
-        "NAXIS": 2,
         "CTYPE1": f"RA---{projection}",
         "CTYPE2": f"DEC--{projection}",
         "CUNIT1": "deg",

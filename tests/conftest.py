@@ -24,26 +24,11 @@ SMALL_SKYMAP = {
     "patch_inner_dimensions": [200, 200], "patch_border": 20,
 }
 TEMPLATE = "deep_coadd/{tract}/{patch}/{band}/deep_coadd_{tract}_{patch}_{band}_{skymap}.fits"
-MASK_PLANES = {"BAD": 0, "SAT": 1, "INTRP": 2, "CR": 3, "EDGE": 4, "DETECTED": 5, "DETECTED_NEGATIVE": 6,
-               "SUSPECT": 7, "NO_DATA": 8, "CLIPPED": 9, "INEXACT_PSF": 11, "SENSOR_EDGE": 13}
-
-
-def afw_plane_headers(tract, patch):
-    """(image, mask, variance) header records for a coadd of ``patch`` (REFERENCE.md section 3)."""
-    x0, y0 = patch.outer.begin_x, patch.outer.begin_y
-    wcs = [{"name": k, "value": v} for k, v in tract.image_wcs_header((x0, y0)).items() if k != "NAXIS"]
-    xy0 = [{"name": "LTV1", "value": -x0}, {"name": "LTV2", "value": -y0},
-           {"name": "CTYPE1A", "value": "LINEAR"}, {"name": "CTYPE2A", "value": "LINEAR"},
-           {"name": "CRPIX1A", "value": 1.0}, {"name": "CRPIX2A", "value": 1.0},
-           {"name": "CRVAL1A", "value": x0}, {"name": "CRVAL2A", "value": y0},
-           {"name": "CUNIT1A", "value": "PIXEL"}, {"name": "CUNIT2A", "value": "PIXEL"}]
-    mp = [{"name": f"MP_{k}", "value": v} for k, v in MASK_PLANES.items()]
-    return (wcs + xy0 + [{"name": "BUNIT", "value": "nJy"}], wcs + xy0 + mp,
-            wcs + xy0 + [{"name": "BUNIT", "value": "nJy**2"}])
 
 
 def write_random_coadd(path, tract, patch, seed=0, compression="rice", tile=64):
     """A coadd of random pixels (distinct per plane) covering the patch outer box."""
+    from cutout_cli.sample import plane_headers
     from cutout_cli.writers.fits import compression_kwargs, write_exposure
 
     rng = np.random.default_rng(seed)
@@ -51,12 +36,13 @@ def write_random_coadd(path, tract, patch, seed=0, compression="rice", tile=64):
     image = rng.normal(100.0, 10.0, size=shape).astype("f4")
     mask = rng.integers(0, 1 << 12, size=shape).astype("i4")
     variance = rng.uniform(50, 150, size=shape).astype("f4")
-    hi, hm, hv = afw_plane_headers(tract, patch)
+    headers = plane_headers(tract, patch)
     lossy = "rice" if compression == "rice" else compression
     compress = {"IMAGE": compression_kwargs(lossy, shape, tile), "VARIANCE": compression_kwargs(lossy, shape, tile),
                 "MASK": compression_kwargs("gzip" if compression != "none" else "none", shape, tile)}
     write_exposure(path, [{"name": "TRACT", "value": tract.id}],
-                   [("IMAGE", image, hi), ("MASK", mask, hm), ("VARIANCE", variance, hv)],
+                   [(name, array, headers[name]) for name, array in
+                    (("IMAGE", image), ("MASK", mask), ("VARIANCE", variance))],
                    overwrite=True, compress=compress)
 
 

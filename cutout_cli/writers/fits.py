@@ -19,7 +19,8 @@ def compression_kwargs(kind: str, shape: tuple[int, int], tile: int | None = Non
         return {}
     tile_dims = [1, shape[1]] if tile is None else [min(tile, shape[0]), min(tile, shape[1])]
     if kind == "gzip":
-        return {"compress": "GZIP_2", "tile_dims": tile_dims}
+        # qlevel None: lossless; cfitsio would otherwise quantize float tiles at level 4
+        return {"compress": "GZIP_2", "tile_dims": tile_dims, "qlevel": None}
     if kind == "rice":
         return {"compress": "RICE_1", "tile_dims": tile_dims, "qlevel": 16,
                 "qmethod": "SUBTRACTIVE_DITHER_2", "dither_seed": seed}

@@ -18,10 +18,10 @@ MAIN_HELP = """Cut images out of LSST-style coadd repositories.
 
 \b
 Examples:
-  cutout query --band r --pos "53.1950 -28.1463"
+  cutout query --band r --pos "53.318792 -27.844306"
   cutout bbox --ra 53.318792 --dec -27.844306 --size 60arcsec
   cutout subset --ra 53.318792 --dec -27.844306 --size 60arcsec --band r -o agn11.fits --png agn11.png
-  cutout batch sample_repo/targets.csv --size 50 --band z --out cutouts --png --grid grid.png
+  cutout batch sample_repo/targets.csv --size 50 --band r --out cutouts --png --grid grid.png
 
 --repo defaults to $CUTOUT_REPO, then to the bundled sample repository.
 Exit codes: 0 ok, 1 some batch rows failed, 2 usage error, 3 not found,

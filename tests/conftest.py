@@ -81,3 +81,30 @@ def run_cli(*args, cwd=None, env=None, input=None):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "cutout_cli", *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, input=input, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def sample_patch33(tmp_path_factory):
+    """The suite's one full-size patch: the real generator's tract 5063 patch 33, band r.
+
+    The repository mirrors ``sample_repo`` (same repo.json and skymap) with the
+    demo targets whose home patch is 33.
+    """
+    import csv
+    import shutil
+
+    from cutout_cli.repo import Repository
+    from cutout_cli.sample import generate_repository
+
+    root = tmp_path_factory.mktemp("sample_patch33")
+    shutil.copy(ROOT / "sample_repo" / "repo.json", root / "repo.json")
+    shutil.copytree(ROOT / "sample_repo" / "skymaps", root / "skymaps")
+    repo = Repository(root)
+    with open(SHARED / "targets" / "ecdfs_agn.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if repo.home(float(r["ra"]), float(r["dec"])).index == 33]
+    with open(root / "targets.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "ra", "dec"])
+        writer.writeheader()
+        writer.writerows(rows)
+    generate_repository(root, patches=(33,), bands=("r",), jobs=1, progress=False)
+    return repo

@@ -147,8 +147,34 @@ def test_bad_repo_json(tmp_path):
     assert result.returncode == 5 and "unknown field(s) ['nope']" in result.stderr
 
 
-def test_every_help_shows_an_example():
+def test_every_help_has_an_examples_section():
     assert "Examples:" in run_cli("--help").stdout
     for name in COMMANDS:
         text = run_cli(name, "--help").stdout
         assert re.search(rf"Examples:\n\s+cutout {name} ", text), name
+
+
+def _examples(help_text: str) -> list[str]:
+    block = help_text.split("Examples:", 1)[1]
+    return [line.strip() for line in block.splitlines() if line.strip().startswith("cutout ")]
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_help_example_works(command, sample_patch33, tmp_path):
+    """Run each example of each --help, as printed, against a sample-like repository."""
+    import shlex
+
+    from astropy.io import fits as afits
+
+    (tmp_path / "sample_repo").symlink_to(sample_patch33.root)
+    header = afits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.1, "CRVAL2": 2.2,
+                           "CRPIX1": 200.5, "CRPIX2": 200.5, "CDELT1": -0.2 / 3600, "CDELT2": 0.2 / 3600})
+    afits.PrimaryHDU(np.ones((400, 400), "f4"), header).writeto(tmp_path / "image.fits")
+    help_text = run_cli(*([command] if command else []), "--help").stdout
+    examples = _examples(help_text)
+    assert len(examples) >= 2
+    for example in examples:
+        args = shlex.split(example)[1:]
+        result = run_cli(*args, cwd=tmp_path, env={"CUTOUT_REPO": str(sample_patch33.root)})
+        assert result.returncode == 0, f"{example}\n{result.stderr}"
+        assert "Traceback" not in result.stderr

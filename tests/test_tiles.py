@@ -24,7 +24,7 @@ from cutout_cli.geometry import Box
 from cutout_cli.reader import CoaddFile
 from cutout_cli.writers.fits import compression_kwargs, write_exposure
 
-from .conftest import TARGET_11, make_small_repo, run_cli, write_random_coadd
+from .conftest import TARGET_11, make_small_repo, run_cli
 
 
 def tiles_needed(box_local: Box, tile_w: int, tile_h: int, n_tiles_x: int) -> set[int]:
@@ -110,20 +110,11 @@ def _rchar() -> int:
         return next(int(line.split()[1]) for line in handle if line.startswith("rchar"))
 
 
-@pytest.fixture(scope="module")
-def full_size_patch(tmp_path_factory):
-    """One full-size 3400 x 3400 lsst_cells_v1 patch (tract 5063, patch 33), RICE 128 x 128 tiles."""
-    from cutout_cli.skymap import load_skymap
-
-    tract = load_skymap("lsst_cells_v1").tract(5063)
-    path = tmp_path_factory.mktemp("full") / "deep_coadd_5063_33_r.fits"
-    write_random_coadd(path, tract, tract.patch(33), seed=11, compression="rice", tile=128)
-    return path
-
-
-def test_bytes_read_for_a_small_box_are_a_tiny_fraction(full_size_patch):
-    size = full_size_patch.stat().st_size
-    with CoaddFile(full_size_patch) as coadd:
+def test_bytes_read_for_a_small_box_are_a_tiny_fraction(sample_patch33):
+    """A 50 px box of a full-size 3400 x 3400 patch (RICE, 128 x 128 tiles) reads a few tiles' bytes."""
+    path = sample_patch33.expected_path(None, sample_patch33.skymap.tract(5063).patch(33), "r")
+    size = path.stat().st_size
+    with CoaddFile(path) as coadd:
         assert coadd.shape == (3400, 3400)
         box = Box(8800 + 1700, 8800 + 1700, 50, 50)
         before = _rchar()

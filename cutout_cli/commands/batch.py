@@ -34,8 +34,8 @@ def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode
 
     \b
     Examples:
-      cutout batch sample_repo/targets.csv --size 50 --band z --out cutouts --png --grid grid.png
-      cutout batch targets.csv --size 30arcsec --band r --out run1 --planes image -q
+      cutout batch sample_repo/targets.csv --size 50 --band r --out cutouts --png --grid grid.png
+      cutout -q batch sample_repo/targets.csv --size 30arcsec --band r --out run1 --planes image
     """
     import os
 

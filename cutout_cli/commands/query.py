@@ -23,9 +23,9 @@ def command(ctx, dataset_type, band, pos, fmt):
 
     \b
     Examples:
-      cutout query --band r --pos "53.194833 -28.146306"
-      cutout query deep_coadd --pos "03:32:46.8 -28:08:46.7" --format json
-      cutout query --band z --pos "CIRCLE 53.2 -28.0 0.1" --format csv
+      cutout query --band r --pos "53.318792 -27.844306"
+      cutout query deep_coadd --pos "03:33:16.51 -27:50:39.5" --format json
+      cutout query --band r --pos "CIRCLE 53.32 -27.84 0.05" --format csv
     """
     from ..coords import Circle, parse_pos
     from ..errors import NotFoundError

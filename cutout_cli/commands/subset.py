@@ -43,7 +43,7 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
     \b
     Examples:
       cutout subset --ra 53.318792 --dec -27.844306 --size 60arcsec --band r -o agn11.fits --png agn11.png
-      cutout subset --tract 5063 --patch 33 --band z --box 11200,9100,300,300 -o box.fits
+      cutout subset --tract 5063 --patch 33 --band r --box 11200,9100,300,300 -o box.fits
       cutout subset image.fits --ra 150.1 --dec 2.2 --size 30arcsec -o small.fits
     """
     from ..coords import parse_int_box, parse_size

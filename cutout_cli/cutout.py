@@ -22,6 +22,7 @@ from .geometry import Box
 from .reader import PLANES, CoaddFile, header_to_astropy
 
 MODES = ("partial", "strict")
+BAD_MASK_PLANES = ("BAD", "SAT", "NO_DATA", "SUSPECT")
 _UNSAFE_HEADER_CHARS = re.compile(r"[^\x20-\x7e]")
 
 
@@ -121,6 +122,70 @@ class Cutout:
         if self.image is None:
             raise InputError("this cutout has no IMAGE plane to draw", "include image in --planes")
         return self.image
+
+    # -- the astropy ecosystem ------------------------------------------------
+    def bad_pixels(self, planes=BAD_MASK_PLANES):
+        """Boolean array: pixels with any of the named mask planes set (all False without a MASK)."""
+        if self.mask is None:
+            return None
+        bits = 0
+        for name in planes:
+            if name in self.mask_planes:
+                bits |= 1 << self.mask_planes[name]
+        return (self.mask & bits) != 0
+
+    def _nd_parts(self, bad_planes):
+        from astropy import units as u
+        from astropy.nddata import VarianceUncertainty
+
+        unit = u.Unit(self.unit) if self.unit else u.dimensionless_unscaled
+        uncertainty = VarianceUncertainty(self.variance, unit=unit**2) if self.variance is not None else None
+        meta = {"xy0": self.xy0, "mask_planes": dict(self.mask_planes), **self.provenance}
+        return unit, uncertainty, self.bad_pixels(bad_planes), meta
+
+    def to_nddata(self, bad_planes=BAD_MASK_PLANES):
+        """astropy ``NDData``: image, variance as ``VarianceUncertainty``, boolean mask, WCS, unit.
+
+        The boolean mask flags pixels with any of ``bad_planes`` set; the full
+        integer mask stays available as :attr:`mask`.
+        """
+        from astropy.nddata import NDData
+
+        unit, uncertainty, mask, meta = self._nd_parts(bad_planes)
+        return NDData(self.image, uncertainty=uncertainty, mask=mask, wcs=self.wcs, meta=meta, unit=unit)
+
+    def to_ccddata(self, bad_planes=BAD_MASK_PLANES):
+        """astropy ``CCDData`` (same content as :meth:`to_nddata`; header = the primary provenance)."""
+        from astropy.nddata import CCDData
+
+        unit, uncertainty, mask, _ = self._nd_parts(bad_planes)
+        meta = header_to_astropy(self.primary_header)
+        return CCDData(self.image, uncertainty=uncertainty, mask=mask, wcs=self.wcs, meta=meta, unit=unit)
+
+    # -- notebooks --------------------------------------------------------------
+    def _repr_png_(self) -> bytes:
+        """North-up PNG (asinh stretch, zscale limits) for Jupyter."""
+        from .writers.png import png_bytes
+
+        return png_bytes(self._display_plane())
+
+    def _repr_html_(self) -> str:
+        import base64
+        import html
+
+        picture = base64.b64encode(self._repr_png_()).decode()
+        p = self.provenance
+        label = " ".join(f"{k}={p[k]}" for k in ("id", "tract", "patch", "band") if p.get(k) is not None)
+        caption = html.escape(f"{label} box [{self.bbox.begin_x}:{self.bbox.end_x}, "
+                              f"{self.bbox.begin_y}:{self.bbox.end_y}) PARENT, xy0={self.xy0}")
+        scale = max(1, 256 // max(self.bbox.width, self.bbox.height))
+        return (f'<figure style="display:inline-block;margin:4px"><img src="data:image/png;base64,{picture}" '
+                f'width="{self.bbox.width * scale}" style="image-rendering:pixelated"/>'
+                f'<figcaption style="font-size:small">{caption}</figcaption></figure>')
+
+    def __repr__(self) -> str:
+        planes = ",".join(self.planes)
+        return f"<Cutout {self.bbox} planes={planes} source={self.source!r}>"
 
 
 def extract(coadd: CoaddFile, box: Box, planes=PLANES, mode: str = "partial", provenance: dict | None = None) -> Cutout:

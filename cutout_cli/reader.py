@@ -54,11 +54,30 @@ def _is_boilerplate(record) -> bool:
 
 
 def header_to_astropy(header):
-    """astropy ``Header`` from a fitsio header (keeps HIERARCH and CONTINUE cards)."""
-    from astropy.io import fits
+    """astropy ``Header`` from a fitsio header, built from each card's name, value and comment.
 
-    cards = [r["card_string"] for r in header.records() if r.get("card_string")]
-    return fits.Header.fromstring("".join(c.ljust(80)[:80] for c in cards))
+    (A fitsio record edited in place keeps a stale ``card_string``, so the
+    card strings cannot be trusted.)  Long names become HIERARCH cards.
+    """
+    import warnings
+
+    from astropy.io import fits
+    from astropy.io.fits.verify import VerifyWarning
+
+    result = fits.Header()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VerifyWarning)
+        for record in header.records():
+            name = (record.get("name") or "").upper()
+            if name.startswith("HIERARCH "):
+                name = name[len("HIERARCH "):]
+            if not name:
+                continue
+            if name in ("COMMENT", "HISTORY"):
+                result.append((name, str(record.get("value") or "")), end=True)
+            else:
+                result.append((name, record.get("value"), record.get("comment") or ""), end=True)
+    return result
 
 
 def mask_planes_from_header(header) -> dict[str, int]:

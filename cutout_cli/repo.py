@@ -209,14 +209,39 @@ class Repository:
         """findTract + findPatch: the one home patch of a position."""
         return self.skymap.find_home(ra, dec)[1]
 
-    def query(self, dataset_type: str | None, band: str | None, ra: float, dec: float,
-              radius: float = 0.0) -> list[DatasetRef]:
+    def query(self, dataset_type: str | None = None, band: str | None = None, ra: float | None = None,
+              dec: float | None = None, radius: float = 0.0, *, pos: str | None = None) -> list[DatasetRef]:
         """Datasets whose patch outer region overlaps a point or circle.
 
-        Ordered by tract, then patch, then band; the home patch of the
-        (centre) position is marked ``home``.  ``band=None`` lists every band
-        present.
+        The equivalent of ``butler.query_datasets(dataset_type, where="band.name = B
+        AND patch.region OVERLAPS POINT(ra, dec)")``.
+
+        Parameters
+        ----------
+        dataset_type : str, optional
+            Default ``deep_coadd``.
+        band : str, optional
+            Default: every band present.
+        ra, dec : float
+            Position in degrees (or give ``pos``).
+        radius : float
+            Circle radius in degrees (0: a point).
+        pos : str, optional
+            ``"RA DEC"`` or ``"CIRCLE ra dec radius"`` instead of ra/dec/radius.
+
+        Returns
+        -------
+        list of DatasetRef
+            Ordered by tract, then patch, then band; the home patch of the
+            (centre) position (findTract + findPatch) has ``home=True``.
         """
+        if pos is not None:
+            from .coords import Circle, parse_pos
+
+            region = parse_pos(pos)
+            ra, dec, radius = region.ra, region.dec, region.radius if isinstance(region, Circle) else 0.0
+        if ra is None or dec is None:
+            raise InputError("give ra and dec (degrees), or pos")
         dataset_type, _ = self._template(dataset_type)
         try:
             home = self.home(ra, dec)
@@ -232,6 +257,16 @@ class Repository:
         return refs
 
     # -- pixels -----------------------------------------------------------------
+    def deferred(self, ref: DatasetRef):
+        """A handle that opens the dataset's file once and serves many boxes.
+
+        The equivalent of ``butler.getDeferred(ref)``; use ``handle.get(bbox)``
+        or ``handle.cutout(ra, dec, size)``, and close it (or use ``with``).
+        """
+        from .handle import ImageHandle
+
+        return ImageHandle(ref.path, self.provenance(ref))
+
     def get(self, ref: DatasetRef, bbox: Box | None = None, origin: str = "parent", planes=None,
             mode: str = "partial", provenance: dict | None = None):
         """Read a box of a dataset (``butler.get(..., parameters={"bbox": box})``).
@@ -251,39 +286,45 @@ class Repository:
         -------
         Cutout
         """
-        from .cutout import extract
-        from .reader import PLANES, CoaddFile
-
-        with CoaddFile(ref.path) as coadd:
-            box = coadd.bbox if bbox is None else (bbox.to_parent(coadd.xy0) if origin == "local" else bbox)
-            return extract(coadd, box, planes or PLANES, mode,
-                           {**self.provenance(ref), **(provenance or {})})
+        with self.deferred(ref) as handle:
+            return handle.get(bbox, origin, planes, mode, provenance)
 
     def provenance(self, ref: DatasetRef) -> dict:
         """Dataset-id keywords recorded in a cutout's primary header."""
         return {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
                 "skymap": self.skymap.name}
 
-    def locate(self, ra: float, dec: float, size, band: str, dataset_type: str | None = None):
-        """The home dataset of a position and the centred box of ``size`` around it.
-
-        Returns ``(ref, box, center_x, center_y)``: box and centre in PARENT pixels.
-        """
-        from .geometry import sky_box
-
-        tract, patch = self.skymap.find_home(ra, dec)
-        box, cx, cy = sky_box(tract, ra, dec, size)
-        return self.ref(dataset_type, tract.id, patch.index, band), box, cx, cy
-
     def cutout(self, ra: float, dec: float, size, band: str, dataset_type: str | None = None, planes=None,
-               mode: str = "partial"):
-        """Cutout of ``size`` centred on (ra, dec) from its home patch in ``band``.
+               mode: str = "partial", tract: int | None = None, patch=None):
+        """Cutout of ``size`` centred on (ra, dec) (degrees) in ``band``.
 
-        ``size`` is a :class:`cutout_cli.coords.Size` or text such as ``"60arcsec"``.
+        The coadd is the position's home patch (findTract + findPatch) unless
+        ``tract`` and ``patch`` name another.  ``size`` is a
+        :class:`cutout_cli.coords.Size` or text such as ``"60arcsec"`` or
+        ``"301"`` (pixels); angles become pixels with ``round()`` at the tract's
+        pixel scale.  The box is in PARENT pixels of the tract.
         """
-        from .coords import Size, parse_size
+        if tract is None and patch is None:
+            tract_info, patch_info = self.skymap.find_home(ra, dec)
+        elif tract is None or patch is None:
+            raise InputError("give both tract and patch, or neither")
+        else:
+            tract_info = self.skymap.tract(tract)
+            patch_info = tract_info.patch(patch)
+        ref = self.ref(dataset_type, tract_info.id, patch_info.index, band)
+        with self.deferred(ref) as handle:
+            return handle.cutout(ra, dec, size, planes, mode, frame=tract_info)
 
-        size = size if isinstance(size, Size) else parse_size(size)
-        ref, box, _, _ = self.locate(ra, dec, size, band, dataset_type)
-        return self.get(ref, box, planes=planes, mode=mode,
-                        provenance={"ra": ra, "dec": dec, "size": str(size)})
+    def batch(self, targets, out_dir, size=None, band: str | None = None, **options) -> list[dict]:
+        """Cutouts for many targets, written to ``out_dir``; returns the manifest rows.
+
+        ``targets`` is a CSV path or an iterable of mappings with ``id``,
+        ``ra``, ``dec`` (optional ``size``, ``band``).  ``options`` are those of
+        :func:`cutout_cli.batch.run.run_batch` (``planes``, ``png``, ``mode``,
+        ``overwrite``, ``dataset_type``, ...).  The manifest is also written to
+        ``out_dir/manifest.csv``.
+        """
+        from .batch.run import run_batch
+
+        return run_batch(self, targets, out_dir, size=size, band=band, **options).rows
+

@@ -73,6 +73,12 @@ class Patch:
     inner: Box
     outer: Box
 
+    def get_bbox(self, origin: str = "parent") -> Box:
+        """The outer box (the coadd file's extent) in PARENT or LOCAL pixels (``getBBox``)."""
+        if origin == "local":
+            return self.outer.to_local((self.outer.begin_x, self.outer.begin_y))
+        return self.outer
+
 
 class Tract:
     """A tract: a pixel grid on one sky projection, divided into patches.

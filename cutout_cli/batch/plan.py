@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -68,12 +69,27 @@ class Plan:
         return sum(len(t.cuts) for t in self.tasks) + len(self.unplanned)
 
 
-def read_targets(path, size: Size | None, band: str | None) -> list[Target]:
-    """Read a CSV with columns id, ra, dec (case-insensitive) and optional size, band.
+def read_targets(source, size: Size | None, band: str | None) -> list[Target]:
+    """Targets from a CSV file (path) or an iterable of mappings.
 
+    Columns ``id``, ``ra``, ``dec`` are required (names case-insensitive) and
+    ``size``, ``band`` optional (they override ``size`` and ``band``).
     Per-row problems (an unreadable coordinate, a missing band) are recorded on
-    the target; problems with the file itself raise :class:`InputError`.
+    the target; problems with the list itself raise :class:`InputError`.
     """
+    if isinstance(source, (str, os.PathLike)):
+        return _read_csv(source, size, band)
+    rows = list(source)
+    columns = list(dict.fromkeys(str(k).strip().lower() for r in rows for k in r))
+    lines = [[str(_lower_keys(r).get(c, "")) for c in columns] for r in rows]
+    return _parse_rows(columns, lines, size, band, "target list")
+
+
+def _lower_keys(row) -> dict:
+    return {str(k).strip().lower(): ("" if v is None else v) for k, v in dict(row).items()}
+
+
+def _read_csv(path, size: Size | None, band: str | None) -> list[Target]:
     try:
         handle = open(path, newline="", encoding="utf-8-sig")
     except FileNotFoundError:
@@ -81,29 +97,26 @@ def read_targets(path, size: Size | None, band: str | None) -> list[Target]:
     except OSError as err:
         raise InputError(f"cannot read target list {path}: {err.strerror}") from None
     with handle:
-        reader = csv.reader(handle)
         try:
-            header = next(reader)
-        except StopIteration:
-            raise InputError(f"target list {path} is empty", "the first line names the columns: id,ra,dec") from None
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise InputError(f"target list {path} is empty", "the first line names the columns: id,ra,dec")
+            lines = [line for line in reader if any(cell.strip() for cell in line)]
         except (csv.Error, UnicodeDecodeError) as err:
             raise InputError(f"cannot read target list {path}: {err}") from None
-        columns = [c.strip().lower() for c in header]
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-        if missing:
-            raise InputError(f"target list {path} lacks column(s) {', '.join(missing)} (found: {', '.join(columns)})",
-                             "the first line must name id,ra,dec")
-        index = {c: columns.index(c) for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in columns}
-        targets = []
-        try:
-            for line in reader:
-                if not any(cell.strip() for cell in line):
-                    continue
-                targets.append(_parse_row(len(targets) + 1, line, index, size, band))
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise InputError(f"cannot read target list {path} near data row {len(targets) + 1}: {err}") from None
-    if not targets:
-        raise InputError(f"target list {path} has no data rows")
+    return _parse_rows([c.strip().lower() for c in header], lines, size, band, f"target list {path}")
+
+
+def _parse_rows(columns: list[str], lines: list[list[str]], size, band, source: str) -> list[Target]:
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InputError(f"{source} lacks column(s) {', '.join(missing)} (found: {', '.join(columns)})",
+                         "the first line must name id,ra,dec")
+    if not lines:
+        raise InputError(f"{source} has no data rows")
+    index = {c: columns.index(c) for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in columns}
+    targets = [_parse_row(row, line, index, size, band) for row, line in enumerate(lines, start=1)]
     _assign_file_stems(targets)
     return targets
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import dataset_type_option, diagnostic, echo_records, format_option
+from .common import dataset_type_option, diagnostic, echo_records, format_option, parse_planes
 
 
 @click.command("batch", context_settings={"max_content_width": 100})
@@ -39,76 +39,48 @@ def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode
     """
     import os
 
+    from ..batch.run import run_batch
     from ..cli import open_repository
-    from ..coords import parse_size
-    from ..errors import EXIT_PARTIAL, InputError
-    from ..batch.execute import Outputs, run_task
-    from ..batch.manifest import SUCCESS, manifest_row, write_manifest
-    from ..batch.plan import plan_batch, read_targets
-    from ..writers.atomic import check_writable
-    from .subset import _parse_planes
+    from ..errors import EXIT_PARTIAL
 
     repo = open_repository(ctx)
-    default_size = parse_size(size) if size else None
-    plane_list = _parse_planes(planes)
-    target_list = read_targets(targets, default_size, band)
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as err:
-        from ..errors import OutputError
-
-        raise OutputError(f"cannot create output directory {out_dir}: {err.strerror}") from None
-    if grid:
-        check_writable(grid, overwrite)
-    plan = plan_batch(repo, target_list, dataset_type)
-    outputs = Outputs(out_dir, plane_list, png, mode, overwrite, stretch, repo.skymap.name)
-    rows = [manifest_row(t, status, message=message) for t, status, message in plan.unplanned]
-    preview_rows = {t.row for t in target_list[:grid_max]} if grid else None
-    previews = {}
-    with _progress(ctx, plan.num_targets) as advance:
-        advance(len(rows))
-        for task in plan.tasks:
-            task_rows, images = run_task(task, outputs, preview_rows)
-            rows.extend(task_rows)
-            previews.update(images)
-            advance(len(task_rows))
-    manifest_path = os.path.join(out_dir, "manifest.csv")
-    write_manifest(manifest_path, rows)
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "no_data", "error")}
-    if grid:
-        from ..writers.grid import write_grid
-
-        by_row = {t.row: t for t in target_list}
-        panels = [(by_row[r].id, previews.get(r)) for r in sorted(preview_rows)]
-        write_grid(grid, panels, overwrite=overwrite, title=f"{os.path.basename(targets)}: {len(panels)} targets")
-    echo_records([{"targets": len(rows), **counts, "manifest": manifest_path, "grid": grid or ""}], fmt, single=True)
-    failed = len(rows) - counts["ok"] - counts["skipped"]
-    diagnostic(f"{len(rows)} targets: {counts['ok']} ok, {counts['skipped']} skipped, "
-               f"{counts['no_data']} no data, {counts['error']} errors; manifest {manifest_path}")
-    if failed:
+    with _Progress(ctx) as progress:
+        result = run_batch(repo, targets, out_dir, size=size, band=band, planes=parse_planes(planes), png=png,
+                           mode=mode, overwrite=overwrite, stretch=stretch, dataset_type=dataset_type, grid=grid,
+                           grid_max=grid_max, grid_title=os.path.basename(targets), progress=progress)
+    counts = result.counts
+    echo_records([{"targets": len(result.rows), **counts, "manifest": result.manifest, "grid": result.grid or ""}],
+                 fmt, single=True)
+    diagnostic(f"{len(result.rows)} targets: {counts['ok']} ok, {counts['skipped']} skipped, "
+               f"{counts['no_data']} no data, {counts['error']} errors; manifest {result.manifest}")
+    if result.failed:
         ctx.exit(EXIT_PARTIAL)
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on a terminal stderr; nothing otherwise."""
 
-    def __init__(self, ctx, total: int):
+    def __init__(self, ctx):
         import sys
 
         self.enabled = sys.stderr.isatty() and not ctx.find_root().obj.get("quiet")
-        self.total = total
+        self._bar = None
 
     def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        return self
 
-        self._bar = Progress(TextColumn("cutouts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                             transient=True)
-        self._bar.__enter__()
-        task = self._bar.add_task("batch", total=self.total)
-        return lambda n: self._bar.advance(task, n)
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("cutouts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                 transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("batch", total=total)
+        self._bar.advance(self._task, done)
 
     def __exit__(self, *exc):
-        if self.enabled:
-            self._bar.__exit__(*exc)
+        if self._bar is not None:
+            self._bar.stop()

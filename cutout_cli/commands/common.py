@@ -59,3 +59,14 @@ def box_record(box, origin: str, xy0: tuple[int, int]) -> dict:
     """Box fields in the requested origin (LOCAL subtracts the image's XY0)."""
     shown = box.to_local(xy0) if origin == "local" else box
     return {"origin": origin, **shown.as_dict()}
+
+
+def parse_planes(text: str) -> tuple[str, ...]:
+    """``image,mask,variance`` -> ``("IMAGE", "MASK", "VARIANCE")`` (order kept, duplicates dropped)."""
+    from ..reader import PLANES
+
+    names = [p.strip().upper() for p in text.split(",") if p.strip()]
+    unknown = [n for n in names if n not in PLANES]
+    if not names or unknown:
+        raise InputError(f"unknown plane(s) {', '.join(unknown) or '(none)'}", "choose from image, mask, variance")
+    return tuple(dict.fromkeys(names))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import (dataset_type_option, dec_option, diagnostic, echo_records, format_option, origin_option,
-                     parse_patch, patch_option, ra_option, size_option, sky_position, tract_option)
+                     parse_patch, parse_planes, patch_option, ra_option, size_option, sky_position, tract_option)
 
 
 @click.command("subset", context_settings={"max_content_width": 100})
@@ -48,12 +48,12 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
     """
     from ..coords import parse_int_box, parse_size
     from ..errors import InputError
-    from ..geometry import Box, sky_box
+    from ..geometry import Box
     from ..writers.atomic import check_writable
 
     if not output and not png:
         raise InputError("nothing to write", "give -o OUT.fits and/or --png OUT.png")
-    plane_list = _parse_planes(planes)
+    plane_list = parse_planes(planes)
     for path in (output, png):
         if path:
             check_writable(path, overwrite)
@@ -64,25 +64,20 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
         raise InputError("give --size with --ra/--dec", "e.g. --size 60arcsec")
     if has_sky and origin == "local":
         raise InputError("--origin applies to --box only")
-    request = {}
     if has_sky:
         ra_deg, dec_deg = sky_position(ra, dec)
         parsed_size = parse_size(size)
-        request = {"ra": ra_deg, "dec": dec_deg, "size": str(parsed_size)}
+    else:
+        box = Box.from_corner_size(*parse_int_box(box_text))
 
     if fits_file:
-        from ..cutout import extract
-        from ..reader import CoaddFile
+        from ..handle import open_image
 
         if tract is not None or patch is not None or band is not None:
             raise InputError("--tract/--patch/--band select a coadd in a repository; not with FITS_FILE")
-        with CoaddFile(fits_file) as source:
-            if has_sky:
-                box, cx, cy = sky_box(source, ra_deg, dec_deg, parsed_size)
-            else:
-                box = Box.from_corner_size(*parse_int_box(box_text))
-                box = box.to_parent(source.xy0) if origin == "local" else box
-            cutout = extract(source, box, plane_list if source.planes != ("IMAGE",) else ("IMAGE",), mode, request)
+        with open_image(fits_file) as image:
+            cutout = (image.cutout(ra_deg, dec_deg, parsed_size, plane_list, mode) if has_sky
+                      else image.get(box, origin, plane_list, mode))
         record = {}
     else:
         from ..cli import open_repository
@@ -90,20 +85,14 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
         repo = open_repository(ctx)
         if band is None:
             raise InputError("give --band", "e.g. --band r")
-        if has_sky and tract is None and patch is None:
-            ref, box, cx, cy = repo.locate(ra_deg, dec_deg, parsed_size, band, dataset_type)
+        patch_id = parse_patch(patch) if patch is not None else None
+        if has_sky:
+            cutout = repo.cutout(ra_deg, dec_deg, parsed_size, band, dataset_type, plane_list, mode, tract, patch_id)
         else:
             if tract is None or patch is None:
                 raise InputError("give --tract and --patch with --box", "or use --ra/--dec/--size")
-            ref = repo.ref(dataset_type, tract, parse_patch(patch), band)
-            if has_sky:
-                box, cx, cy = sky_box(repo.skymap.tract(tract), ra_deg, dec_deg, parsed_size)
-            else:
-                box = Box.from_corner_size(*parse_int_box(box_text))
-                if origin == "local":
-                    box = box.to_parent((ref.outer.begin_x, ref.outer.begin_y))
-        cutout = repo.get(ref, box, planes=plane_list, mode=mode, provenance=request)
-        record = {"tract": ref.tract, "patch": ref.patch, "band": ref.band}
+            cutout = repo.get(repo.ref(dataset_type, tract, patch_id, band), box, origin, plane_list, mode)
+        record = {key: cutout.provenance[key] for key in ("tract", "patch", "band")}
 
     if output:
         cutout.writeto(output, overwrite=overwrite)
@@ -111,19 +100,8 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
         cutout.to_png(png, stretch=stretch, overwrite=overwrite)
     record.update({"fits": output or "", "png": png or ""})
     if has_sky:
-        record.update({"center_x": cx, "center_y": cy})
+        record.update({"center_x": cutout.provenance["center_x"], "center_y": cutout.provenance["center_y"]})
     record.update({**cutout.bbox.as_dict(), "complete": cutout.provenance["complete"]})
     echo_records([record], fmt, single=True)
     if not cutout.provenance["complete"]:
         diagnostic("note: the box extends beyond the data; missing pixels are NaN (IMAGE, VARIANCE) and NO_DATA (MASK)")
-
-
-def _parse_planes(text: str) -> tuple[str, ...]:
-    from ..errors import InputError
-    from ..reader import PLANES
-
-    names = [p.strip().upper() for p in text.split(",") if p.strip()]
-    unknown = [n for n in names if n not in PLANES]
-    if not names or unknown:
-        raise InputError(f"unknown plane(s) {', '.join(unknown) or '(none)'}", "choose from image, mask, variance")
-    return tuple(dict.fromkeys(names))

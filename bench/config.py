@@ -1,0 +1,72 @@
+"""Benchmark settings: paths, storage variants, repetition counts (full or ``BENCH_QUICK=1``).
+
+Everything the suite writes goes under ``bench_output/`` (git-ignored):
+``data/`` holds the generated coadds (kept between runs), ``tmp/`` scratch
+outputs (deleted as the suite goes), ``results.json`` the raw numbers and
+``report.md`` the report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_REPO = ROOT / "sample_repo"
+OUTPUT = Path(os.environ.get("BENCH_OUTPUT", ROOT / "bench_output"))
+DATA = OUTPUT / "data"
+TMP = OUTPUT / "tmp"
+RESULTS = OUTPUT / "results.json"
+REPORT = OUTPUT / "report.md"
+
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+CUTOUT = str(BIN / "cutout")
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+TRACT = 5063
+PATCH = 33          # the patch of the storage variants
+BAND = "r"          # band of the storage variants
+BATCH_BAND = "z"    # band of the batch repository (all default patches)
+SEED = 20261125
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One storage layout of the same coadd: ``compression`` and ``tile`` as for ``generate_repository``."""
+
+    name: str
+    label: str
+    compression: str
+    tile: int | None
+    tiled: str  # "none", "rows" or "square": which read goal applies
+
+
+VARIANTS = (
+    Variant("none", "uncompressed", "none", None, "none"),
+    Variant("gzip_rows", "GZIP_2, 1-row tiles", "gzip", None, "rows"),
+    Variant("rice_rows", "RICE_1 q16, 1-row tiles", "rice", None, "rows"),
+    Variant("rice_128", "RICE_1 q16, 128x128 tiles", "rice", 128, "square"),
+    Variant("rice_512", "RICE_1 q16, 512x512 tiles", "rice", 512, "square"),
+)
+WHOLE_PROCESS_VARIANT = "rice_128"  # the sample repository's default layout
+
+BOX_SIZES = (50, 300, 1000)
+PLANES = ("IMAGE", "MASK", "VARIANCE")
+EXTENSIONS = {"IMAGE": 1, "MASK": 2, "VARIANCE": 3}  # afw layout: empty primary, then the planes
+
+# repetitions: box reads per (tool, variant, size); full reads are ~100x slower, so fewer
+READ_REPS = 7 if QUICK else 31
+FULL_READ_REPS = 2 if QUICK else 5
+PROCESS_RUNS = 5 if QUICK else 20
+PROCESS_WARMUP = 1 if QUICK else 3
+
+BATCH_TARGETS = 1000 if QUICK else 10000
+BATCH_SIZE = 50
+BATCH_REPS = 1 if QUICK else 2
+ASTROCUT_TARGETS = 100 if QUICK else 1000   # astrocut is timed on a subset, the rate extrapolated
+MEMORY_TARGETS = (200, 1000) if QUICK else (1000, 10000)
+MEMORY_TARGETS_PARALLEL = (200, 1000) if QUICK else (1000, 100000)  # when `cutout batch --jobs` exists

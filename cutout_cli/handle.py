@@ -1,0 +1,114 @@
+"""Deferred image handles: open a coadd (or any FITS image) once, serve many boxes.
+
+The equivalent of ``butler.getDeferred(...)`` + ``handle.get(parameters={"bbox": box})``:
+the file is opened on the first request and its headers and WCS are parsed
+once; each request reads only the pixels (tiles) of its box.
+"""
+
+from __future__ import annotations
+
+from .cutout import Cutout, extract
+from .geometry import Box, sky_box
+from .reader import PLANES, CoaddFile
+
+
+class ImageHandle:
+    """A lazily opened image serving box and sky cutouts.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Local FITS file: an afw coadd or a plain image with a celestial WCS.
+    provenance : dict, optional
+        Keywords recorded in every cutout's primary header (dataset id, ...).
+
+    Use it as a context manager, or call :meth:`close` when done.
+    ``opens`` counts how many times the file was opened (0 or 1).
+    """
+
+    def __init__(self, path, provenance: dict | None = None):
+        self.path = str(path)
+        self.provenance = dict(provenance or {})
+        self.opens = 0
+        self._file: CoaddFile | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._file is not None else "not opened"
+        return f"ImageHandle({self.path!r}, {state})"
+
+    @property
+    def file(self) -> CoaddFile:
+        """The opened :class:`~cutout_cli.reader.CoaddFile` (opened on first use)."""
+        if self._file is None:
+            self._file = CoaddFile(self.path)
+            self.opens += 1
+        return self._file
+
+    @property
+    def bbox(self) -> Box:
+        """The image's box in PARENT pixels (``getBBox(PARENT)``)."""
+        return self.file.bbox
+
+    @property
+    def xy0(self) -> tuple[int, int]:
+        return self.file.xy0
+
+    @property
+    def wcs(self):
+        """astropy WCS of the image; pixel ``origin=0`` is the first array pixel (LOCAL)."""
+        return self.file.wcs
+
+    def get(self, bbox: Box | None = None, origin: str = "parent", planes=None, mode: str = "partial",
+            provenance: dict | None = None) -> Cutout:
+        """Read ``bbox`` (PARENT pixels unless ``origin="local"``; default the whole image).
+
+        See :func:`cutout_cli.cutout.extract` for ``planes`` and ``mode``.
+        """
+        image = self.file
+        if bbox is None:
+            box = image.bbox
+        elif origin == "local":
+            box = bbox.to_parent(image.xy0)
+        elif origin == "parent":
+            box = bbox
+        else:
+            from .errors import InputError
+
+            raise InputError(f"unknown origin {origin!r}", "use parent or local")
+        wanted = tuple(planes or (PLANES if image.planes != ("IMAGE",) else ("IMAGE",)))
+        return extract(image, box, wanted, mode, {**self.provenance, **(provenance or {})})
+
+    def cutout(self, ra: float, dec: float, size, planes=None, mode: str = "partial",
+               frame=None, provenance: dict | None = None) -> Cutout:
+        """Cutout of ``size`` centred on (ra, dec) in degrees.
+
+        ``size`` is a :class:`~cutout_cli.coords.Size` or text (``"60arcsec"``);
+        angular sizes become pixels with ``round()`` at the pixel scale of
+        ``frame`` (default: this image's WCS; a repository passes the tract).
+        The box is centred with ``min = floor(c - n/2 + 1)`` per axis; the
+        float PARENT pixel position of (ra, dec) is kept in
+        ``cutout.provenance["center_x"/"center_y"]``.
+        """
+        from .coords import Size, parse_size
+
+        size = size if isinstance(size, Size) else parse_size(size)
+        box, center_x, center_y = sky_box(frame or self.file, ra, dec, size)
+        request = {"ra": ra, "dec": dec, "size": str(size), "center_x": center_x, "center_y": center_y,
+                   **(provenance or {})}
+        return self.get(box, planes=planes, mode=mode, provenance=request)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_image(path) -> ImageHandle:
+    """A handle on any local FITS image (afw coadd or plain image with a celestial WCS)."""
+    return ImageHandle(path)

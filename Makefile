@@ -6,7 +6,7 @@ CUTOUT := $(VENV)/bin/cutout
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo_output
 
-.PHONY: install sample demo test clean
+.PHONY: install sample demo tutorial test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ demo: sample  ## batch of the 27 demo targets (z, 50 px) + one 60 arcsec r-band 
 	@echo "  $(DEMO)/batch_z/          27 cutouts (FITS + PNG) and manifest.csv"
 	@echo "  $(DEMO)/grid_z.png        the grid of all 27 targets"
 	@echo "  $(DEMO)/agn11_r.fits/.png 60 arcsec r-band cutout around target 11"
+
+tutorial: sample  ## the Butler tutorial's flow through the Python API (examples/tutorial.py)
+	$(PY) examples/tutorial.py --out $(DEMO)/tutorial
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,0 +1,1 @@
+"""Stand-alone programs the benchmarks run as child processes (each timed whole)."""

@@ -1,77 +1,113 @@
-"""Execute a batch plan: one task per coadd file, each opening its file once.
+"""Run one batch task: cut every target of one coadd file (in a worker process).
 
-A task writes its cutouts (FITS, optionally PNG) and returns only manifest
-rows and, for the grid, small preview arrays.  A failure of one target is
-recorded in its row and never stops the others.
+A task opens its file at most once (not at all when every target is already
+done), writes each cutout atomically (temporary name, then rename), and
+returns only a :class:`TaskResult`: statuses, messages and, for the grid, a
+few small preview arrays.  One target's failure never stops the others.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..cutout import extract
+import numpy as np
+
 from ..errors import CutoutError
-from ..reader import CoaddFile
-from .manifest import manifest_row
+from .manifest import ERROR, OK, SKIPPED
+
+FITS_BLOCK = 2880
 
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where and what to write for each target."""
+    """What to write for each target, and where."""
 
     out_dir: str
-    planes: tuple[str, ...]
+    planes: tuple = ("IMAGE", "MASK", "VARIANCE")
     png: bool = False
     mode: str = "partial"
     overwrite: bool = False
     stretch: str = "asinh"
     skymap: str = ""
+    keep_cutouts: bool = False  # return cutouts to the caller (single-file output) instead of writing them
+    preview_rows: frozenset = frozenset()
 
-    def paths(self, target) -> tuple[str, str]:
-        stem = f"{target.file_stem}_{target.band}"
-        return os.path.join(self.out_dir, stem + ".fits"), os.path.join(self.out_dir, stem + ".png")
+    def fits_path(self, stem: str, band: str) -> str:
+        return os.path.join(self.out_dir, f"{stem}_{band}.fits")
+
+    def png_path(self, stem: str, band: str) -> str:
+        return os.path.join(self.out_dir, f"{stem}_{band}.png")
 
 
-def run_task(task, outputs: Outputs, previews: set[int] | None = None) -> tuple[list[dict], dict]:
-    """Cut every target of one task; return (manifest rows, {row: preview image})."""
-    ref = task.ref
-    rows, images = [], {}
+@dataclass
+class TaskResult:
+    """What a task sends back: per-row status and message, previews, kept cutouts."""
+
+    rows: np.ndarray
+    status: np.ndarray
+    messages: dict = field(default_factory=dict)
+    previews: dict = field(default_factory=dict)
+    cutouts: list = field(default_factory=list)
+
+
+def is_complete_fits(path: str) -> bool:
+    """A finished output: outputs are renamed into place only when complete, and FITS is whole blocks."""
     try:
-        coadd = CoaddFile(ref.path)
-    except CutoutError as err:
-        return [manifest_row(c.target, "error", message=str(err), tract=ref.tract, patch=ref.patch)
-                for c in task.cuts], {}
-    with coadd:
-        for cut in task.cuts:
-            target = cut.target
-            fits_path, png_path = outputs.paths(target)
-            done = os.path.exists(fits_path) and (not outputs.png or os.path.exists(png_path))
-            if done and not outputs.overwrite:
-                rows.append(manifest_row(target, "skipped", fits_path, "output exists (use --overwrite to redo)",
-                                         ref.tract, ref.patch))
-                if previews is not None and target.row in previews:
-                    images[target.row] = _read_preview(fits_path)
-                continue
+        size = os.path.getsize(path)
+    except OSError:
+        return False
+    return size > 0 and size % FITS_BLOCK == 0
+
+
+def run_task(task, outputs: Outputs) -> TaskResult:
+    """Cut, write and report every target of ``task``."""
+    from ..handle import ImageHandle
+
+    ref = task.ref
+    result = TaskResult(task.rows, np.full(len(task.rows), ERROR, np.uint8))
+    provenance = {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
+                  "skymap": outputs.skymap}
+    with ImageHandle(ref.path, provenance) as handle:
+        for i, row in enumerate(task.rows):
+            row = int(row)
             try:
-                cutout = extract(coadd, cut.box, outputs.planes, outputs.mode, {
-                    "dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
-                    "skymap": outputs.skymap, "id": target.id, "ra": target.ra, "dec": target.dec,
-                    "size": str(target.size)})
-                cutout.writeto(fits_path, overwrite=outputs.overwrite)
-                if outputs.png:
-                    cutout.to_png(png_path, stretch=outputs.stretch, overwrite=outputs.overwrite)
-                message = "" if cutout.provenance["complete"] else "box extends beyond the coadd: NaN / NO_DATA filled"
-                rows.append(manifest_row(target, "ok", fits_path, message, ref.tract, ref.patch))
-                if previews is not None and target.row in previews and cutout.image is not None:
-                    images[target.row] = cutout.image
+                result.status[i] = _cut_one(task, i, row, handle, outputs, result)
             except CutoutError as err:
-                rows.append(manifest_row(target, "error", "", str(err), ref.tract, ref.patch))
-    return rows, images
+                result.messages[row] = str(err)
+    return result
+
+
+def _cut_one(task, i: int, row: int, handle, outputs: Outputs, result: TaskResult) -> int:
+    from ..geometry import Box
+
+    band = task.ref.band
+    fits_path, png_path = outputs.fits_path(task.stems[i], band), outputs.png_path(task.stems[i], band)
+    if not outputs.keep_cutouts and not outputs.overwrite and is_complete_fits(fits_path) \
+            and (not outputs.png or os.path.exists(png_path)):
+        if row in outputs.preview_rows:
+            result.previews[row] = _read_preview(fits_path)
+        return SKIPPED
+    bx, by, width, height = (int(v) for v in task.boxes[i])
+    cutout = handle.get(Box(bx, by, width, height), planes=outputs.planes, mode=outputs.mode, provenance={
+        "id": task.ids[i], "ra": float(task.ra[i]), "dec": float(task.dec[i]), "size": task.sizes[i]})
+    if outputs.keep_cutouts:
+        result.cutouts.append((row, cutout))
+    else:
+        cutout.writeto(fits_path, overwrite=outputs.overwrite)
+        if outputs.png:
+            cutout.to_png(png_path, stretch=outputs.stretch, overwrite=outputs.overwrite)
+    if not cutout.provenance["complete"]:
+        result.messages[row] = "box extends beyond the coadd: NaN / NO_DATA filled"
+    if row in outputs.preview_rows and cutout.image is not None:
+        result.previews[row] = cutout.image
+    return OK
 
 
 def _read_preview(path):
     """IMAGE plane of an existing cutout, for the grid (None if unreadable)."""
+    from ..reader import CoaddFile
+
     try:
         with CoaddFile(path) as existing:
             return existing.read("IMAGE", existing.bbox)

@@ -1,8 +1,9 @@
-"""The batch manifest: one row per target, written atomically as CSV.
+"""The batch manifest: one CSV row per target, in target-list order, written atomically.
 
-Statuses: ``ok`` (written), ``skipped`` (output already there; rerun with
---overwrite to redo), ``no_data`` (no coadd covers the target), ``error``
-(the row or its cutout failed; ``message`` says why).
+Statuses: ``ok`` (written), ``skipped`` (valid output already there; rerun
+with --overwrite to redo), ``no_data`` (no coadd covers the target), ``error``
+(the row or its cutout failed; ``message`` says why).  The manifest is
+streamed from the plan's arrays, so writing it costs no memory per row.
 """
 
 from __future__ import annotations
@@ -12,21 +13,29 @@ import csv
 from ..writers.atomic import atomic_path
 
 COLUMNS = ("id", "ra", "dec", "tract", "patch", "band", "status", "path", "message")
-SUCCESS = ("ok", "skipped")
+PENDING, OK, SKIPPED, NO_DATA, ERROR = range(5)
+STATUS_NAMES = ("pending", "ok", "skipped", "no_data", "error")
+SUCCESS = (OK, SKIPPED)
 
 
-def manifest_row(target, status: str, path: str = "", message: str = "", tract=None, patch=None) -> dict:
-    """A manifest row; ``id``, ``ra`` and ``dec`` are the target's original text."""
-    return {"id": target.id, "ra": target.ra_text, "dec": target.dec_text,
-            "tract": "" if tract is None else tract, "patch": "" if patch is None else patch,
-            "band": target.band or "", "status": status, "path": path, "message": message,
-            "_row": target.row}
+def manifest_records(plan, path_of):
+    """Manifest rows as dicts, in target-list order (``path_of(row)`` gives a written row's path)."""
+    table = plan.table
+    for row in range(len(table)):
+        status = int(plan.status[row])
+        tract, patch = int(plan.tract[row]), int(plan.patch[row])
+        yield {
+            "id": table.ids[row], "ra": table.ra_text[row], "dec": table.dec_text[row],
+            "tract": tract if tract >= 0 else "", "patch": patch if patch >= 0 else "",
+            "band": table.band_of(row), "status": STATUS_NAMES[status],
+            "path": path_of(row) if status in SUCCESS else "", "message": plan.message(row),
+        }
 
 
-def write_manifest(path, rows: list[dict]) -> None:
-    """Write the rows (in target-list order) to ``path``, replacing any earlier manifest."""
+def write_manifest(path, plan, path_of) -> None:
+    """Write (or atomically replace) the manifest CSV at ``path``."""
     with atomic_path(path, overwrite=True) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
             writer.writeheader()
-            writer.writerows(sorted(rows, key=lambda r: r["_row"]))
+            writer.writerows(manifest_records(plan, path_of))

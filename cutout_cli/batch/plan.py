@@ -1,210 +1,169 @@
-"""Plan a batch: read the target list, find each target's home coadd, group by file.
+"""Plan a batch: map every target to its home coadd and box, group rows by file.
 
-Targets are mapped to tract/patch with vectorised WCS calls (one per tract and
-band), never one Python WCS call per row.  A row that cannot be planned is
-kept with its reason, so the manifest accounts for every row.
+Everything is vectorised over the target arrays: one findTract over all rows,
+then one ``sky_to_pixel`` per tract, never a Python WCS call per row.  Rows
+that cannot be planned get status ``no_data`` or ``error`` with a message, so
+the manifest accounts for every row.  Tasks are made lazily, a file (or a
+chunk of a file with very many targets) at a time.
 """
 
 from __future__ import annotations
 
-import csv
-import math
-import os
-import re
-import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..coords import Size, parse_dec, parse_ra, parse_size
-from ..errors import CutoutError, InputError
-from ..geometry import Box, centered_begin, round_half_up
+from ..errors import CutoutError
+from .manifest import ERROR, NO_DATA, PENDING
+from .targets import TargetTable
 
-REQUIRED_COLUMNS = ("id", "ra", "dec")
-OPTIONAL_COLUMNS = ("size", "band")
-
-
-@dataclass
-class Target:
-    """One row of the target list (``row`` counts data rows from 1)."""
-
-    row: int
-    id: str
-    ra: float = math.nan
-    dec: float = math.nan
-    size: Size | None = None
-    band: str | None = None
-    ra_text: str = ""
-    dec_text: str = ""
-    error: str | None = None
-    file_stem: str = ""
-
-
-@dataclass
-class Cut:
-    """A planned cutout: a target and its PARENT box and float pixel centre."""
-
-    target: Target
-    box: Box
-    center_x: float
-    center_y: float
+DEFAULT_CHUNK = 2000
 
 
 @dataclass
 class Task:
-    """All cutouts from one coadd file (the file is opened once for all of them)."""
+    """Cutouts from one coadd file; picklable, small, sent to a worker.
 
-    ref: object  # DatasetRef, or None when the dataset is missing
-    cuts: list[Cut] = field(default_factory=list)
-    error: str | None = None
+    ``boxes`` rows are ``(begin_x, begin_y, width, height)`` in PARENT pixels;
+    targets are ordered by ``begin_y`` then ``begin_x`` to follow the file's
+    tile layout.
+    """
+
+    ref: object  # DatasetRef
+    rows: np.ndarray
+    boxes: np.ndarray
+    ids: list
+    stems: list
+    ra: np.ndarray
+    dec: np.ndarray
+    sizes: list
+
+
+@dataclass
+class Group:
+    """All planned rows of one coadd file."""
+
+    ref: object
+    rows: np.ndarray
 
 
 @dataclass
 class Plan:
-    tasks: list[Task]
-    unplanned: list[tuple[Target, str, str]]  # (target, status, message)
+    """Where every target goes, before any pixel is read."""
+
+    table: TargetTable
+    status: np.ndarray
+    reason: np.ndarray  # index into reasons, -1 for none
+    tract: np.ndarray
+    patch: np.ndarray
+    boxes: np.ndarray
+    groups: list = field(default_factory=list)
+    reasons: list = field(default_factory=list)
+    _reason_codes: dict = field(default_factory=dict)
+
+    def mark(self, rows, status: int, message: str = "") -> None:
+        """Set the status (and message, interned) of some rows."""
+        self.status[rows] = status
+        if message:
+            if message not in self._reason_codes:
+                self._reason_codes[message] = len(self.reasons)
+                self.reasons.append(message)
+            self.reason[rows] = self._reason_codes[message]
+        else:
+            self.reason[rows] = -1
+
+    def message(self, row: int) -> str:
+        code = int(self.reason[row])
+        return self.reasons[code] if code >= 0 else ""
 
     @property
-    def num_targets(self) -> int:
-        return sum(len(t.cuts) for t in self.tasks) + len(self.unplanned)
+    def num_planned(self) -> int:
+        return sum(len(g.rows) for g in self.groups)
+
+    def num_tasks(self, chunk: int = DEFAULT_CHUNK) -> int:
+        return sum(-(-len(g.rows) // chunk) for g in self.groups)
+
+    def tasks(self, namer, chunk: int = DEFAULT_CHUNK):
+        """Tasks of at most ``chunk`` targets, file by file."""
+        table = self.table
+        for group in self.groups:
+            for start in range(0, len(group.rows), chunk):
+                rows = group.rows[start:start + chunk]
+                yield Task(group.ref, rows, self.boxes[rows], [table.ids[i] for i in rows],
+                           [namer(i) for i in rows], table.ra[rows], table.dec[rows],
+                           [str(table.size_of(i)) for i in rows])
+
+    def summary(self) -> list[dict]:
+        """One record per coadd file (for ``--dry-run``)."""
+        return [{"tract": g.ref.tract, "patch": g.ref.patch, "band": g.ref.band, "targets": len(g.rows),
+                 "path": g.ref.path} for g in self.groups]
 
 
-def read_targets(source, size: Size | None, band: str | None) -> list[Target]:
-    """Targets from a CSV file (path) or an iterable of mappings.
-
-    Columns ``id``, ``ra``, ``dec`` are required (names case-insensitive) and
-    ``size``, ``band`` optional (they override ``size`` and ``band``).
-    Per-row problems (an unreadable coordinate, a missing band) are recorded on
-    the target; problems with the list itself raise :class:`InputError`.
-    """
-    if isinstance(source, (str, os.PathLike)):
-        return _read_csv(source, size, band)
-    rows = list(source)
-    columns = list(dict.fromkeys(str(k).strip().lower() for r in rows for k in r))
-    lines = [[str(_lower_keys(r).get(c, "")) for c in columns] for r in rows]
-    return _parse_rows(columns, lines, size, band, "target list")
-
-
-def _lower_keys(row) -> dict:
-    return {str(k).strip().lower(): ("" if v is None else v) for k, v in dict(row).items()}
+def plan_batch(repo, table: TargetTable, dataset_type: str | None = None) -> Plan:
+    """Home tract/patch, box and coadd file of every row of ``table``."""
+    n = len(table)
+    plan = Plan(table, np.full(n, PENDING, np.uint8), np.full(n, -1, np.int32), np.full(n, -1, np.int32),
+                np.full(n, -1, np.int32), np.zeros((n, 4), np.int64))
+    for row, message in table.errors.items():
+        plan.mark(row, ERROR, message)
+    rows = np.flatnonzero(plan.status == PENDING)
+    tract_ids = _home_tracts(repo.skymap, table.ra[rows], table.dec[rows])
+    plan.mark(rows[tract_ids < 0], NO_DATA, "position is in no tract of the skymap")
+    for tract_id in np.unique(tract_ids[tract_ids >= 0]):
+        _place_in_tract(plan, repo.skymap.tract(int(tract_id)), rows[tract_ids == tract_id])
+    _group_by_file(plan, repo, dataset_type)
+    return plan
 
 
-def _read_csv(path, size: Size | None, band: str | None) -> list[Target]:
-    try:
-        handle = open(path, newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"target list {path} does not exist") from None
-    except OSError as err:
-        raise InputError(f"cannot read target list {path}: {err.strerror}") from None
-    with handle:
+def _place_in_tract(plan: Plan, tract, rows: np.ndarray) -> None:
+    """findPatch and the centred box, vectorised over the rows of one tract."""
+    table = plan.table
+    x, y = (np.atleast_1d(v) for v in tract.sky_to_pixel(table.ra[rows], table.dec[rows]))
+    finite = np.isfinite(x) & np.isfinite(y)
+    ix = np.floor(np.where(finite, x, -1e9) + 0.5).astype(np.int64)
+    iy = np.floor(np.where(finite, y, -1e9) + 0.5).astype(np.int64)
+    bbox = tract.bbox
+    inside = finite & (ix >= bbox.begin_x) & (ix < bbox.end_x) & (iy >= bbox.begin_y) & (iy < bbox.end_y)
+    plan.mark(rows[~inside], NO_DATA, f"position is outside tract {tract.id}")
+    rows, x, y, ix, iy = rows[inside], x[inside], y[inside], ix[inside], iy[inside]
+    pw, ph = tract.patch_inner_dimensions
+    plan.tract[rows] = tract.id
+    plan.patch[rows] = (iy // ph) * tract.num_patches[0] + ix // pw
+    width = np.zeros(len(rows), np.int64)
+    height = np.zeros(len(rows), np.int64)
+    codes = table.size_code[rows]
+    for code in np.unique(codes):
+        members = codes == code
         try:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise InputError(f"target list {path} is empty", "the first line names the columns: id,ra,dec")
-            lines = [line for line in reader if any(cell.strip() for cell in line)]
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise InputError(f"cannot read target list {path}: {err}") from None
-    return _parse_rows([c.strip().lower() for c in header], lines, size, band, f"target list {path}")
+            width[members], height[members] = table.sizes[code].to_pixels(tract.pixel_scale)
+        except CutoutError as err:
+            plan.mark(rows[members], ERROR, str(err))
+    ok = width > 0
+    rows, x, y, width, height = rows[ok], x[ok], y[ok], width[ok], height[ok]
+    plan.boxes[rows, 0] = np.floor(x - width / 2 + 1)  # the centred rule, REFERENCE.md section 1
+    plan.boxes[rows, 1] = np.floor(y - height / 2 + 1)
+    plan.boxes[rows, 2] = width
+    plan.boxes[rows, 3] = height
 
 
-def _parse_rows(columns: list[str], lines: list[list[str]], size, band, source: str) -> list[Target]:
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise InputError(f"{source} lacks column(s) {', '.join(missing)} (found: {', '.join(columns)})",
-                         "the first line must name id,ra,dec")
-    if not lines:
-        raise InputError(f"{source} has no data rows")
-    index = {c: columns.index(c) for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in columns}
-    targets = [_parse_row(row, line, index, size, band) for row, line in enumerate(lines, start=1)]
-    _assign_file_stems(targets)
-    return targets
-
-
-def _parse_row(row: int, line: list[str], index: dict, size: Size | None, band: str | None) -> Target:
-    def cell(name):
-        i = index.get(name)
-        return line[i].strip() if i is not None and i < len(line) else ""
-
-    target = Target(row, cell("id"), ra_text=cell("ra"), dec_text=cell("dec"))
-    try:
-        target.ra, target.dec = parse_ra(target.ra_text), parse_dec(target.dec_text)
-        target.size = parse_size(cell("size")) if cell("size") else size
-        target.band = cell("band") or band
-        if target.size is None:
-            raise InputError("no size", "give --size or a size column")
-        if not target.band:
-            raise InputError("no band", "give --band or a band column")
-    except CutoutError as err:
-        target.error = str(err)
-    return target
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
-
-
-def safe_stem(text: str, fallback: str) -> str:
-    """A file-name stem from a target id: ASCII letters, digits and ``._+-`` only, <= 80 characters."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    stem = _UNSAFE.sub("_", ascii_text).strip("._")[:80]
-    if not stem or stem.lower().split(".")[0] in _RESERVED:
-        stem = f"{fallback}_{stem}" if stem else fallback
-    return stem
-
-
-def _assign_file_stems(targets: list[Target]) -> None:
-    """Unique, readable file stems; a clash (after cleaning ids) gets the row number appended."""
-    stems = [safe_stem(t.id, f"row{t.row}") for t in targets]
-    counts: dict[str, int] = {}
-    for stem in stems:
-        counts[stem.lower()] = counts.get(stem.lower(), 0) + 1
-    for target, stem in zip(targets, stems):
-        target.file_stem = stem if counts[stem.lower()] == 1 else f"{stem}_row{target.row}"
-
-
-def plan_batch(repo, targets: list[Target], dataset_type: str | None = None) -> Plan:
-    """Group the targets by home coadd (findTract + findPatch) and compute their boxes."""
-    skymap = repo.skymap
-    unplanned = [(t, "error", t.error) for t in targets if t.error]
-    good = [t for t in targets if not t.error]
-    tasks: dict[tuple, Task] = {}
-    if good:
-        ras = np.array([t.ra for t in good])
-        decs = np.array([t.dec for t in good])
-        tract_ids = _home_tracts(skymap, ras, decs)
-        for tract_id in np.unique(tract_ids[tract_ids >= 0]):
-            members = np.flatnonzero(tract_ids == tract_id)
-            tract = skymap.tract(int(tract_id))
-            xs, ys = tract.sky_to_pixel(ras[members], decs[members])
-            pw, ph = tract.patch_inner_dimensions
-            for i, x, y in zip(members, np.atleast_1d(xs), np.atleast_1d(ys)):
-                target = good[i]
-                if not (np.isfinite(x) and np.isfinite(y)) or not tract.bbox.contains_pixel(
-                        round_half_up(x), round_half_up(y)):
-                    unplanned.append((target, "no_data", "position is in no tract of the skymap"))
-                    continue
-                patch = tract.patch((round_half_up(x) // pw, round_half_up(y) // ph))
-                key = (tract.id, patch.index, target.band)
-                if key not in tasks:
-                    try:
-                        tasks[key] = Task(repo.ref(dataset_type, tract.id, patch.index, target.band))
-                    except CutoutError as err:
-                        tasks[key] = Task(None, error=str(err))
-                if tasks[key].ref is None:
-                    unplanned.append((target, "no_data", tasks[key].error))
-                    continue
-                try:
-                    w, h = target.size.to_pixels(tract.pixel_scale)
-                except CutoutError as err:
-                    unplanned.append((target, "error", str(err)))
-                    continue
-                box = Box(centered_begin(float(x), w), centered_begin(float(y), h), w, h)
-                tasks[key].cuts.append(Cut(target, box, float(x), float(y)))
-        for i in np.flatnonzero(tract_ids < 0):
-            unplanned.append((good[i], "no_data", "position is in no tract of the skymap"))
-    ready = [t for t in tasks.values() if t.ref is not None and t.cuts]
-    return Plan(sorted(ready, key=lambda t: (t.ref.tract, t.ref.patch, t.ref.band)), unplanned)
+def _group_by_file(plan: Plan, repo, dataset_type) -> None:
+    rows = np.flatnonzero(plan.status == PENDING)
+    if not len(rows):
+        return
+    band = plan.table.band_code[rows]
+    order = np.lexsort((plan.boxes[rows, 0], plan.boxes[rows, 1], band, plan.patch[rows], plan.tract[rows]))
+    rows = rows[order]
+    keys = np.stack([plan.tract[rows], plan.patch[rows], plan.table.band_code[rows]], axis=1)
+    starts = np.flatnonzero(np.any(np.diff(keys, axis=0) != 0, axis=1)) + 1
+    for members in np.split(rows, starts):
+        first = members[0]
+        tract, patch = int(plan.tract[first]), int(plan.patch[first])
+        try:
+            ref = repo.ref(dataset_type, tract, patch, plan.table.band_of(first))
+        except CutoutError as err:
+            plan.mark(members, NO_DATA, str(err))
+            continue
+        plan.groups.append(Group(ref, members))
 
 
 def _home_tracts(skymap, ras: np.ndarray, decs: np.ndarray) -> np.ndarray:

@@ -1,93 +1,155 @@
-"""Run a whole batch: read targets, plan, execute every task, write manifest and grid.
+"""Run a whole batch: read targets, plan, execute the tasks, write manifest and grid.
 
 Used by ``cutout batch`` and :meth:`cutout_cli.repo.Repository.batch` alike.
+Cron-safe: one run per output directory at a time (a lock), temporary files
+of a killed run are removed, finished targets are skipped on a rerun, and
+every file (cutouts, manifest, grid) appears under its name only when complete.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import OutputError
 from ..reader import PLANES
 from .execute import Outputs, run_task
-from .manifest import manifest_row, write_manifest
-from .plan import plan_batch, read_targets
-
-STATUSES = ("ok", "skipped", "no_data", "error")
+from .executors import open_executor, run_bounded
+from .lock import DirectoryLock, remove_stale_temporaries
+from .manifest import ERROR, STATUS_NAMES, manifest_records, write_manifest
+from .plan import DEFAULT_CHUNK, plan_batch
+from .targets import StemNamer, read_targets
 
 
 @dataclass
 class BatchResult:
-    """What a batch did: manifest rows (target-list order) and where it wrote."""
+    """What a batch did."""
 
-    rows: list[dict]
-    manifest: str
-    grid: str | None = None
-    counts: dict = field(default_factory=dict)
+    plan: object
+    manifest: str | None
+    grid: str | None
+    counts: dict
+    where: str = ""
+    path_of: object = None
 
     @property
     def failed(self) -> int:
         return self.counts.get("no_data", 0) + self.counts.get("error", 0)
 
+    @property
+    def rows(self) -> list[dict]:
+        """Manifest rows (dicts), in target-list order."""
+        return list(manifest_records(self.plan, self.path_of))
+
 
 def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes=PLANES, png: bool = False,
               mode: str = "partial", overwrite: bool = False, stretch: str = "asinh",
               dataset_type: str | None = None, grid=None, grid_max: int = 100, grid_title: str | None = None,
-              progress=None) -> BatchResult:
-    """Cut every target, write ``out_dir/manifest.csv`` and optionally a grid PNG.
+              progress=None, jobs: int = 1, scheduler: str | None = None, scheduler_file: str | None = None,
+              single_file=None, dry_run: bool = False, chunk: int = DEFAULT_CHUNK) -> BatchResult:
+    """Cut every target; write ``out_dir/manifest.csv`` and optionally a grid PNG.
 
     Parameters
     ----------
     repo : Repository
     targets : path or iterable of mappings
-        See :func:`cutout_cli.batch.plan.read_targets`.
+        Columns id, ra, dec (+ size, band); see :func:`cutout_cli.batch.targets.read_targets`.
     out_dir : path-like
         Created if missing; cutouts are ``<id>_<band>.fits`` (and ``.png``).
     size, band
-        Defaults for rows without ``size``/``band`` columns; ``size`` is a
-        :class:`~cutout_cli.coords.Size` or text.
+        Defaults for rows without ``size``/``band`` values (``size`` a ``Size`` or text).
+    jobs, scheduler, scheduler_file
+        Local worker processes, or a Dask scheduler address / scheduler file.
+    single_file : path-like, optional
+        Write all cutouts into this one FITS file instead of one file per target.
+    dry_run : bool
+        Plan only: no pixels read, nothing written.
     progress : callable, optional
-        ``progress(done, total)``: called with the number of targets just
-        finished (0 at the start) and the total, after each task.
+        ``progress(done, total)`` after each task (``done`` = targets just finished).
     """
     from ..coords import Size, parse_size
-    from ..writers.atomic import check_writable
 
     default_size = size if size is None or isinstance(size, Size) else parse_size(size)
-    target_list = read_targets(targets, default_size, band)
+    table = read_targets(targets, default_size, band)
+    plan = plan_batch(repo, table, dataset_type)
+    if dry_run:
+        return BatchResult(plan, None, None, _counts(plan))
     out_dir = os.fspath(out_dir)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as err:
         raise OutputError(f"cannot create output directory {out_dir}: {err.strerror}") from None
     if grid:
+        from ..writers.atomic import check_writable
+
         check_writable(grid, overwrite)
-    plan = plan_batch(repo, target_list, dataset_type)
-    outputs = Outputs(out_dir, tuple(planes), png, mode, overwrite, stretch, repo.skymap.name)
-    rows = [manifest_row(t, status, message=message) for t, status, message in plan.unplanned]
-    def advance(done: int) -> None:
-        if progress is not None:
-            progress(done, plan.num_targets)
+    with DirectoryLock(out_dir):
+        remove_stale_temporaries(out_dir)
+        namer = StemNamer(table)
+        preview_rows = frozenset(range(min(grid_max, len(table)))) if grid else frozenset()
+        outputs = Outputs(out_dir, tuple(planes), png, mode, overwrite, stretch, repo.skymap.name,
+                          keep_cutouts=single_file is not None, preview_rows=preview_rows)
+        writer = _single_file_writer(single_file, overwrite)
 
-    advance(len(rows))
-    preview_rows = {t.row for t in target_list[:grid_max]} if grid else None
-    previews = {}
-    for task in plan.tasks:
-        task_rows, images = run_task(task, outputs, preview_rows)
-        rows.extend(task_rows)
-        previews.update(images)
-        advance(len(task_rows))
-    manifest = os.path.join(out_dir, "manifest.csv")
-    write_manifest(manifest, rows)
-    if grid:
-        from ..writers.grid import write_grid
+        def path_of(row):
+            if single_file is not None:
+                return os.fspath(single_file)
+            return outputs.fits_path(namer(row), table.band_of(row))
 
-        by_row = {t.row: t for t in target_list}
-        panels = [(by_row[r].id, previews.get(r)) for r in sorted(preview_rows)]
-        title = f"{grid_title}: {len(panels)} targets" if grid_title else f"{len(panels)} targets"
-        write_grid(grid, panels, overwrite=overwrite, title=title)
-    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
-    rows.sort(key=lambda r: r["_row"])
-    return BatchResult(rows, manifest, os.fspath(grid) if grid else None, counts)
+        previews = {}
+        try:
+            jobs = max(1, min(jobs, plan.num_tasks(chunk)))  # no pool start-up for a one-file batch
+            with open_executor(jobs, scheduler, scheduler_file) as (executor, in_flight, where):
+                if progress:
+                    progress(len(table) - plan.num_planned, len(table))
+                tasks = plan.tasks(namer, chunk)
+                for task, result, error in run_bounded(executor, run_task, tasks, in_flight, outputs):
+                    _record(plan, task, result, error, previews, writer)
+                    if progress:
+                        progress(len(task.rows), len(table))
+        except BaseException as err:
+            if writer is not None:
+                writer.abort(err)
+            raise
+        manifest = os.path.join(out_dir, "manifest.csv")
+        write_manifest(manifest, plan, path_of)
+        if writer is not None:
+            writer.finish(plan, path_of)
+        if grid:
+            _write_grid(grid, table, previews, preview_rows, overwrite, grid_title)
+    return BatchResult(plan, manifest, os.fspath(grid) if grid else None, _counts(plan), where, path_of)
 
+
+def _single_file_writer(single_file, overwrite):
+    if single_file is None:
+        return None
+    from .single import SingleFileWriter
+
+    return SingleFileWriter(single_file, overwrite)
+
+
+def _record(plan, task, result, error, previews, writer) -> None:
+    """Fold one task's result (or failure) into the plan's status arrays."""
+    if error is not None:
+        plan.mark(task.rows, ERROR, f"task failed: {type(error).__name__}: {error}".splitlines()[0])
+        return
+    for row, status in zip(result.rows, result.status):
+        plan.mark(int(row), int(status), result.messages.get(int(row), ""))
+    previews.update(result.previews)
+    for row, cutout in result.cutouts:
+        writer.add(row, cutout)
+
+
+def _write_grid(grid, table, previews, preview_rows, overwrite, title) -> None:
+    from ..writers.grid import write_grid
+
+    panels = [(table.ids[r], previews.get(r)) for r in sorted(preview_rows)]
+    full_title = f"{title}: {len(panels)} targets" if title else f"{len(panels)} targets"
+    write_grid(grid, panels, overwrite=overwrite, title=full_title)
+
+
+def _counts(plan) -> dict:
+    import numpy as np
+
+    found = np.bincount(plan.status, minlength=len(STATUS_NAMES))
+    return {name: int(found[code]) for code, name in enumerate(STATUS_NAMES) if name != "pending"}

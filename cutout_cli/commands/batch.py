@@ -20,22 +20,37 @@ from .common import dataset_type_option, diagnostic, echo_records, format_option
               help="partial: pixels outside the coadd are NaN / NO_DATA; strict: such a target fails.")
 @click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Redo targets whose outputs exist (default: skip them).")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=None,
+              help="Local worker processes [default: the number of cores].")
+@click.option("--scheduler", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS",
+              help="Run the tasks on a Dask cluster (e.g. tcp://127.0.0.1:8786). [env: DASK_SCHEDULER_ADDRESS]")
+@click.option("--scheduler-file", type=click.Path(dir_okay=False), help="Dask scheduler file, instead of --scheduler.")
+@click.option("--single-file", type=click.Path(dir_okay=False),
+              help="Write all cutouts into this one FITS file (planes as EXTNAME/EXTVER=row, a MANIFEST table).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (files, targets per file, rows without data); read no pixels.")
 @dataset_type_option
 @format_option
 @click.pass_context
-def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode, stretch, overwrite, dataset_type, fmt):
+def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode, stretch, overwrite, jobs, scheduler,
+            scheduler_file, single_file, dry_run, dataset_type, fmt):
     """Write one cutout per row of TARGETS (CSV with id, ra, dec; optional size, band).
 
-    Each coadd file is opened once for all of its targets.  Files are named
+    Targets are grouped by coadd file; each file is opened once per task (at
+    most 2000 targets) and only the tiles under the boxes are read.  Files are
     OUT/<id>_<band>.fits (ids made file-name safe); OUT/manifest.csv records
     every row with status ok, skipped, no_data or error.  A bad row never
-    stops the batch; rerunning skips finished targets.  Exit code 0 when every
-    row is ok or skipped, 1 when some failed.
+    stops the batch.  Safe for cron: reruns skip finished targets, a killed
+    run leaves no partial file, and two runs cannot write into one OUT.
+
+    \b
+    Exit codes: 0 every row ok or skipped; 1 some rows failed (see the
+    manifest); 2 usage error; 3-5 and 70 fatal (see cutout --help).
 
     \b
     Examples:
       cutout batch sample_repo/targets.csv --size 50 --band r --out cutouts --png --grid grid.png
-      cutout -q batch sample_repo/targets.csv --size 30arcsec --band r --out run1 --planes image
+      cutout -q batch sample_repo/targets.csv --size 30arcsec --band r --out run1 --planes image --jobs 2
+      cutout batch sample_repo/targets.csv --size 50 --band r --out plan --dry-run
     """
     import os
 
@@ -47,12 +62,20 @@ def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode
     with _Progress(ctx) as progress:
         result = run_batch(repo, targets, out_dir, size=size, band=band, planes=parse_planes(planes), png=png,
                            mode=mode, overwrite=overwrite, stretch=stretch, dataset_type=dataset_type, grid=grid,
-                           grid_max=grid_max, grid_title=os.path.basename(targets), progress=progress)
+                           grid_max=grid_max, grid_title=os.path.basename(targets), progress=progress,
+                           jobs=jobs or os.cpu_count() or 1, scheduler=scheduler, scheduler_file=scheduler_file,
+                           single_file=single_file, dry_run=dry_run)
     counts = result.counts
-    echo_records([{"targets": len(result.rows), **counts, "manifest": result.manifest, "grid": result.grid or ""}],
-                 fmt, single=True)
-    diagnostic(f"{len(result.rows)} targets: {counts['ok']} ok, {counts['skipped']} skipped, "
-               f"{counts['no_data']} no data, {counts['error']} errors; manifest {result.manifest}")
+    if dry_run:
+        echo_records(result.plan.summary(), fmt)
+        diagnostic(f"plan: {len(result.plan.table)} targets, {result.plan.num_planned} in "
+                   f"{len(result.plan.groups)} coadd file(s), {counts['no_data']} without data, "
+                   f"{counts['error']} invalid")
+        return
+    echo_records([{"targets": sum(counts.values()), **counts, "manifest": result.manifest,
+                   "grid": result.grid or ""}], fmt, single=True)
+    diagnostic(f"{sum(counts.values())} targets: {counts['ok']} ok, {counts['skipped']} skipped, "
+               f"{counts['no_data']} no data, {counts['error']} errors ({result.where}); manifest {result.manifest}")
     if result.failed:
         ctx.exit(EXIT_PARTIAL)
 

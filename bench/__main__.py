@@ -1,0 +1,115 @@
+"""``python -m bench``: prepare the data, run the benchmarks, write and print the report.
+
+Usage::
+
+    python -m bench                      # everything (about 10 minutes)
+    BENCH_QUICK=1 python -m bench        # smoke run (about 2 minutes)
+    python -m bench --only reads,batch   # some sections (others kept from results.json)
+    python -m bench --report             # re-render report.md from results.json
+
+Sections: ``reads`` (a), ``process`` (b), ``batch`` (c).  Results are saved
+to ``bench_output/results.json`` after each section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sys
+import time
+
+from . import config
+
+SECTIONS = ("reads", "process", "batch")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _load() -> dict:
+    if config.RESULTS.exists():
+        try:
+            return json.loads(config.RESULTS.read_text())
+        except ValueError:
+            return {}
+    return {}
+
+
+def _save(results: dict) -> None:
+    config.OUTPUT.mkdir(parents=True, exist_ok=True)
+    config.RESULTS.write_text(json.dumps(results, indent=1, default=str))
+
+
+def _write_report(results: dict) -> str:
+    from .report import render
+
+    text = render(results)
+    config.REPORT.write_text(text)
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
+    parser.add_argument("--report", action="store_true", help="only re-render the report from results.json")
+    args = parser.parse_args(argv)
+    if args.report:
+        print(_write_report(_load()))
+        return 0
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+
+    from . import data, machine
+
+    start = time.perf_counter()
+    results = _load() if set(wanted) != set(SECTIONS) else {}
+    if results.get("meta", {}).get("quick", config.QUICK) != config.QUICK:
+        results = {}  # do not mix quick and full numbers
+    results["meta"] = {"quick": config.QUICK, "started": dt.datetime.now().isoformat(timespec="seconds")}
+    results["machine"] = machine.describe()
+    config.TMP.mkdir(parents=True, exist_ok=True)
+    log(f"bench: {'quick' if config.QUICK else 'full'} run, sections {', '.join(wanted)}")
+    log("preparing data (generated once into bench_output/data/) ...")
+    files = data.prepare_variants(log)
+    if "batch" in wanted:
+        data.prepare_batch_repo(log)
+    notes = []
+    if "reads" in wanted:
+        from . import reads
+
+        log("(a) box reads ...")
+        results["reads"] = reads.run(files, log=log)
+        _save(results)
+    if "process" in wanted:
+        from . import process
+
+        if not shutil.which("hyperfine"):
+            notes.append("hyperfine is not installed: whole-process times come from a subprocess loop "
+                         "(apt-get install hyperfine).")
+        if not shutil.which("imcopy"):
+            notes.append("imcopy is not installed (apt-get install libcfitsio-bin): no cfitsio process baseline.")
+        log("(b) whole process ...")
+        results["process"] = process.run(log=log)
+        _save(results)
+    if "batch" in wanted:
+        from . import batch
+
+        log("(c) batch throughput ...")
+        results["batch"] = batch.run(log=log)
+        _save(results)
+    shutil.rmtree(config.TMP, ignore_errors=True)
+    results["notes"] = notes
+    results["meta"]["elapsed"] = time.perf_counter() - start
+    _save(results)
+    print(_write_report(results))
+    log(f"report: {config.REPORT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Render ``results.json`` as the Markdown report: machine, goals, then one section per benchmark."""
+
+from __future__ import annotations
+
+from . import config
+from .reads import TOOLS
+from .timing import fmt_time
+
+GOALS_HELP = {
+    "read": "library read <= 1.3x the fitsio floor, every variant and size",
+    "section": "50 px, 3 planes: >= 3x faster than astropy .section (square tiles), >= 1.5x (1-row tiles)",
+    "full": "50 px, 3 planes: >= 20x faster than astropy full read + Cutout2D (every tile-compressed variant)",
+    "subset": "`cutout subset` (300 px, 3 planes) <= 1.25x `python -c \"import astropy.wcs, fitsio, numpy\"`",
+    "help": "`cutout --help` <= 3x `python -c \"import click, rich\"`",
+    "batch": "batch: --jobs 1 >= 2.5x astrocut and >= 0.7x the floor; --jobs 2 >= 1.7x --jobs 1",
+}
+
+
+def _cell(stat: dict, floor: float | None = None) -> str:
+    if not stat or "median" not in stat:
+        return (stat or {}).get("error", "n/a")
+    text = f"{fmt_time(stat['median'])} ±{fmt_time(stat['iqr'] / 2)}"
+    if floor:
+        text += f" **{stat['median'] / floor:.2f}×**"
+    if stat.get("identical") is False:
+        text += " ≠"
+    return text
+
+
+def _status(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**NOT met**")
+
+
+def goals(results: dict) -> list[tuple[str, str, str]]:
+    """(goal, measured, status) rows derived from the results."""
+    rows = []
+    reads = results.get("reads")
+    if reads:
+        worst = max(((r[str(s)]["cutout"]["median"] / r[str(s)]["fitsio"]["median"], v, s)
+                     for v, r in reads.items() for s in config.BOX_SIZES), default=None)
+        if worst:
+            rows.append((GOALS_HELP["read"], f"worst {worst[0]:.2f}× ({worst[1]}, {worst[2]} px)", _status(worst[0] <= 1.3)))
+        for variant in config.VARIANTS:
+            row = reads.get(variant.name, {}).get("50")
+            if not row or variant.tiled == "none":
+                continue
+            lib = row["cutout"]["median"]
+            need = 3.0 if variant.tiled == "square" else 1.5
+            speed = row["astropy_section"]["median"] / lib
+            rows.append((f"50 px vs astropy .section, {variant.label} (>= {need}×)", f"{speed:.2f}×",
+                         _status(speed >= need)))
+            full = row["astropy_full"]["median"] / lib
+            rows.append((f"50 px vs full read + Cutout2D, {variant.label} (>= 20×)", f"{full:.0f}×",
+                         _status(full >= 20)))
+    proc = results.get("process")
+    if proc:
+        t = proc["times"]
+        if "cutout subset" in t and "import astropy.wcs, fitsio, numpy" in t:
+            r = t["cutout subset"]["median"] / t["import astropy.wcs, fitsio, numpy"]["median"]
+            rows.append((GOALS_HELP["subset"], f"{r:.2f}×", _status(r <= 1.25)))
+        if "cutout --help" in t and "import click, rich" in t:
+            r = t["cutout --help"]["median"] / t["import click, rich"]["median"]
+            rows.append((GOALS_HELP["help"], f"{r:.2f}×", _status(r <= 3.0)))
+    batch = results.get("batch")
+    if batch:
+        c = batch["contenders"]
+        serial = c.get("cutout --jobs 1") or c.get("cutout (default, serial)")
+        floor, astro = c.get("fitsio floor"), c.get("astrocut (IMAGE only)")
+        if serial and astro:
+            r = serial["rate"] / astro["rate"]
+            rows.append(("batch: serial cutout >= 2.5× astrocut's rate", f"{r:.2f}×", _status(r >= 2.5)))
+        if serial and floor:
+            r = serial["rate"] / floor["rate"]
+            rows.append(("batch: serial cutout >= 0.7× the raw fitsio floor", f"{r:.2f}×", _status(r >= 0.7)))
+        if "cutout --jobs 2" in c and serial:
+            r = c["cutout --jobs 2"]["rate"] / serial["rate"]
+            rows.append(("batch: --jobs 2 >= 1.7× --jobs 1", f"{r:.2f}×", _status(r >= 1.7)))
+        elif serial:
+            rows.append(("batch: --jobs 2 >= 1.7× --jobs 1", "`cutout batch` has no --jobs option", _status(False)))
+    return rows
+
+
+def _table(header, rows) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render(results: dict) -> str:
+    meta = results.get("meta", {})
+    out = ["# cutout benchmark report", ""]
+    out.append(f"Mode: **{'quick (BENCH_QUICK=1)' if meta.get('quick') else 'full'}**; started {meta.get('started', '?')}, "
+               f"suite wall time {meta.get('elapsed', 0):.0f} s.  Raw numbers: `bench_output/results.json`.")
+    out += ["", "## Machine", ""]
+    out += _table(("item", "value"), list(results.get("machine", {}).items()))
+    out += ["", "## Goals", ""]
+    out += _table(("goal", "measured", "status"), goals(results))
+    reads = results.get("reads")
+    if reads:
+        out += ["", "## (a) Box reads: IMAGE + MASK + VARIANCE (astrocut: IMAGE only)", "",
+                f"Median ± half-IQR over {config.READ_REPS} box positions spread over the 3400×3400 patch "
+                f"(same positions for every tool; full read + Cutout2D: the first {config.FULL_READ_REPS}). "
+                "**Bold** = ratio to the fitsio floor (lower is faster). "
+                "≠ marks pixels differing from fitsio's on the first box. Warm OS page cache, one warm-up read.", ""]
+        tools = [t for t in TOOLS if t != "fitsio"]
+        for size in config.BOX_SIZES:
+            out += [f"### {size} × {size} px", ""]
+            rows = []
+            for variant in config.VARIANTS:
+                row = reads.get(variant.name, {}).get(str(size))
+                if not row:
+                    continue
+                floor = row["fitsio"]["median"]
+                rows.append([variant.label, _cell(row["fitsio"])] + [_cell(row.get(t), floor) for t in tools])
+            out += _table(["variant", TOOLS["fitsio"]] + [TOOLS[t] for t in tools], rows) + [""]
+        out += ["Speed of the `cutout` library read (open once) relative to each other tool (× faster):", ""]
+        rows = []
+        for variant in config.VARIANTS:
+            for size in config.BOX_SIZES:
+                row = reads.get(variant.name, {}).get(str(size))
+                if not row:
+                    continue
+                lib = row["cutout"]["median"]
+                rows.append([variant.label, size] + [f"{row[t]['median'] / lib:.2f}×" if "median" in row.get(t, {})
+                                                     else "n/a" for t in ("fitsio", "astropy_section",
+                                                                          "astropy_full", "astrocut")])
+        out += _table(("variant", "px", "vs fitsio floor", "vs astropy .section", "vs full + Cutout2D",
+                       "vs astrocut (1 plane)"), rows)
+    proc = results.get("process")
+    if proc:
+        t = proc["times"]
+        base = {"cutout subset": "import astropy.wcs, fitsio, numpy", "fitsio script": "import astropy.wcs, fitsio, numpy",
+                "imcopy (IMAGE only)": "import astropy.wcs, fitsio, numpy", "cutout --help": "import click, rich"}
+        out += ["", "## (b) Whole process", "",
+                f"{proc['tool']}, {proc['runs']} runs after {proc['warmup']} warm-up runs; one 300 px box of "
+                f"tract 5063 patch 33 band r ({config.WHOLE_PROCESS_VARIANT}); median ± half-IQR.", ""]
+        rows = []
+        for name, stats in t.items():
+            ref = base.get(name)
+            ratio = f"{stats['median'] / t[ref]['median']:.2f}× `{ref}`" if ref in t else ""
+            rows.append((name, _cell(stats), ratio))
+        out += _table(("command", "wall time", "ratio"), rows)
+        for name, fail in proc.get("failures", {}).items():
+            out.append(f"\n- {name} failed: `{fail}`")
+        out += ["", "<details><summary>commands</summary>", ""]
+        out += [f"- {name}: `{cmd}`" for name, cmd in proc["commands"].items()]
+        out += ["", "</details>"]
+        for label, imp in proc.get("imports", {}).items():
+            out += ["", f"### `python -X importtime`: {label}", "",
+                    f"{imp['modules']} modules, {imp['total_ms']:.0f} ms of import time in total.", ""]
+            by_self = imp["by_self"]
+            cum = imp["by_cumulative"]
+            rows = []
+            for i in range(max(len(by_self), len(cum))):
+                a = cum[i] if i < len(cum) else ("", 0, 0)
+                b = by_self[i] if i < len(by_self) else ("", 0)
+                rows.append((f"`{a[0]}`" if a[0] else "", f"{a[1]:.1f}" if a[0] else "",
+                             f"`{b[0]}`" if b[0] else "", f"{b[1]:.1f}" if b[0] else ""))
+            out += _table(("top-level import", "cumulative ms", "module", "self ms"), rows)
+    batch = results.get("batch")
+    if batch:
+        c = batch["contenders"]
+        floor = c.get("fitsio floor", {}).get("rate")
+        astro = c.get("astrocut (IMAGE only)", {}).get("rate")
+        out += ["", "## (c) Batch throughput", "",
+                f"{batch['targets']} targets uniformly random in the inner boxes of the 8 sample patches "
+                f"(band {config.BATCH_BAND}, RICE_1 128 px tiles), {config.BATCH_SIZE} px, FITS written; "
+                "wall time of the whole process (start-up included), median of "
+                f"{config.BATCH_REPS} run(s). " + ("" if batch["has_jobs"] else
+                                                  "`cutout batch` has no `--jobs` option yet: only the default "
+                                                  "(serial) run is measured."), ""]
+        rows = []
+        for name, r in c.items():
+            timed = r.get("extrapolated_from")
+            rows.append((name, f"{r['targets']}" + (" (subset, rate extrapolated)" if timed and timed < batch["targets"] else ""),
+                         f"{r['wall']:.1f} s", f"{r['rate']:.0f}", f"{r['rate'] / floor:.2f}×" if floor else "",
+                         f"{r['rate'] / astro:.2f}×" if astro else "", f"{r['max_rss_mib']:.0f} MiB",
+                         "" if r["ok"] else "FAILED"))
+        out += _table(("contender", "targets timed", "wall", "cutouts/s", "× floor", "× astrocut", "peak RSS", ""), rows)
+        if batch.get("memory"):
+            out += ["", "Peak memory (ru_maxrss) of `cutout batch`:", ""]
+            out += _table(("run", "wall", "cutouts/s", "peak RSS"),
+                          [(k, f"{v['wall']:.1f} s", f"{v['rate']:.0f}", f"{v['max_rss_mib']:.0f} MiB")
+                           for k, v in batch["memory"].items()])
+    if results.get("notes"):
+        out += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
+    return "\n".join(out) + "\n"

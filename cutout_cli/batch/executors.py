@@ -1,0 +1,93 @@
+"""Where batch tasks run: in this process, in local worker processes, or on a Dask cluster.
+
+Every executor is a ``concurrent.futures.Executor``; :func:`run_bounded` keeps
+a bounded number of tasks in flight, so memory stays flat however many tasks
+a batch has.  Dask is optional (``pip install 'cutout-cli[dask]'``) and only
+imported when a scheduler is given.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import os
+
+from ..errors import DataError, InputError
+
+DASK_RETRIES = 2
+
+
+class SerialExecutor(cf.Executor):
+    """Runs each task at submission, in this process (``--jobs 1``: no pickling, no start-up)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # handed to the caller through the future, like any executor
+            future.set_exception(err)
+        return future
+
+
+@contextlib.contextmanager
+def open_executor(jobs: int = 1, scheduler: str | None = None, scheduler_file: str | None = None):
+    """Yield ``(executor, max_in_flight, description)`` for the requested place of work."""
+    scheduler = scheduler or (None if scheduler_file else os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    if scheduler or scheduler_file:
+        with _dask_executor(scheduler, scheduler_file) as found:
+            yield found
+    elif jobs <= 1:
+        yield SerialExecutor(), 1, "1 process"
+    else:
+        import multiprocessing
+
+        # spawn: the parent may run threads (the progress display); workers import only what tasks need
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            yield pool, 2 * jobs, f"{jobs} processes"
+
+
+@contextlib.contextmanager
+def _dask_executor(address: str | None, scheduler_file: str | None):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("a Dask scheduler was given but dask.distributed is not installed",
+                         "pip install 'cutout-cli[dask]'") from None
+    where = scheduler_file or address
+    try:
+        client = Client(scheduler_file=scheduler_file, timeout="10s") if scheduler_file \
+            else Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as err:
+        raise DataError(f"cannot reach the Dask scheduler at {where}: {err}",
+                        "check --scheduler / --scheduler-file / DASK_SCHEDULER_ADDRESS") from None
+    try:
+        threads = max(1, sum(client.nthreads().values()))
+        yield client.get_executor(retries=DASK_RETRIES, pure=False), 2 * threads, f"Dask at {where}"
+    finally:
+        client.close()
+
+
+def run_bounded(executor, fn, items, max_in_flight: int, *args):
+    """Submit ``fn(item, *args)`` for each item, at most ``max_in_flight`` at once.
+
+    Yields ``(item, result, error)`` as tasks finish (``error`` is the
+    exception a task raised, or None).
+    """
+    pending: dict = {}
+
+    def drain(block_until_one: bool):
+        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED if block_until_one else cf.ALL_COMPLETED)
+        for future in done:
+            item = pending.pop(future)
+            try:
+                yield item, future.result(), None
+            except Exception as err:  # a worker crash or task failure: reported per task, never fatal
+                yield item, None, err
+
+    for item in items:
+        pending[executor.submit(fn, item, *args)] = item
+        if len(pending) >= max_in_flight:
+            yield from drain(True)
+    while pending:
+        yield from drain(True)

@@ -1,0 +1,52 @@
+"""``--single-file``: every cutout of a batch in one multi-extension FITS file.
+
+Layout: an empty primary HDU; for each written target its planes as image
+HDUs with ``EXTNAME`` = IMAGE / MASK / VARIANCE and ``EXTVER`` = the target's
+row number in the list (so ``hdul["IMAGE", 12]`` is row 12's image), each with
+the full cutout header (WCS, XY0, mask planes); last, a ``MANIFEST`` binary
+table (the manifest columns plus ``row`` and ``hdu``, the index of the row's
+first HDU, -1 when it has none).  Written to a temporary name and renamed
+when complete.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..writers.atomic import atomic_path
+from .manifest import COLUMNS, manifest_records
+
+
+class SingleFileWriter:
+    """Appends cutouts to one FITS file; :meth:`finish` adds the manifest table and publishes it."""
+
+    def __init__(self, path, overwrite: bool = False):
+        import fitsio
+
+        self.path = path
+        self._context = atomic_path(path, overwrite)
+        tmp = self._context.__enter__()
+        self._fits = fitsio.FITS(tmp, "rw", clobber=True)
+        self._fits.write(None, header=[{"name": "ORIGIN", "value": "cutout batch --single-file"}])
+        self._hdus = 1
+        self.first_hdu: dict[int, int] = {}
+
+    def add(self, row: int, cutout) -> None:
+        self.first_hdu[row] = self._hdus
+        for name, array in cutout.planes.items():
+            self._fits.write(array, header=cutout.headers[name], extname=name, extver=row + 1)
+            self._hdus += 1
+
+    def finish(self, plan, path_of) -> None:
+        records = list(manifest_records(plan, path_of))
+        columns = {name: np.array([str(r[name]).encode("utf-8") for r in records]) for name in COLUMNS}
+        columns["row"] = np.arange(1, len(records) + 1, dtype=np.int64)
+        columns["hdu"] = np.array([self.first_hdu.get(i, -1) for i in range(len(records))], dtype=np.int64)
+        names = ["row", *COLUMNS, "hdu"]
+        self._fits.write([columns[n] for n in names], names=names, extname="MANIFEST")
+        self._fits.close()
+        self._context.__exit__(None, None, None)
+
+    def abort(self, error: BaseException) -> None:
+        self._fits.close()
+        self._context.__exit__(type(error), error, error.__traceback__)

@@ -1,0 +1,227 @@
+"""Target lists as compact columns: numpy arrays and packed strings, no object per row.
+
+A target list of a million rows costs tens of bytes per row: coordinates in
+float arrays, sizes and bands as indices into small tables of distinct values,
+and the original text (id, ra, dec, kept for the manifest) packed into one
+bytes buffer per column.  Rows count from 1 in file order (blank lines skipped).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import unicodedata
+import zlib
+from array import array
+
+import numpy as np
+
+from ..coords import Size, parse_dec, parse_ra, parse_size
+from ..errors import CutoutError, InputError
+
+REQUIRED_COLUMNS = ("id", "ra", "dec")
+OPTIONAL_COLUMNS = ("size", "band")
+MAX_STEM = 80
+
+
+class TextColumn:
+    """Strings stored back to back in one buffer (UTF-8) with an offsets array."""
+
+    def __init__(self):
+        self._data = bytearray()
+        self._offsets = array("q", [0])
+
+    def append(self, text: str) -> None:
+        self._data += text.encode("utf-8", "surrogatepass")
+        self._offsets.append(len(self._data))
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, index: int) -> str:
+        return self._data[self._offsets[index]:self._offsets[index + 1]].decode("utf-8", "surrogatepass")
+
+
+class _Interned:
+    """Distinct values (sizes, bands) and a per-row index into them."""
+
+    def __init__(self):
+        self.values: list = []
+        self._index: dict = {}
+
+    def code(self, key, make=lambda k: k) -> int:
+        if key not in self._index:
+            value = make(key)  # may raise: then nothing is recorded
+            self._index[key] = len(self.values)
+            self.values.append(value)
+        return self._index[key]
+
+
+class TargetTable:
+    """The rows of a target list.
+
+    Attributes
+    ----------
+    ids, ra_text, dec_text : TextColumn
+        The original text of each row.
+    ra, dec : numpy.ndarray
+        Degrees (NaN where the row is in error).
+    size_code, band_code : numpy.ndarray
+        Indices into :attr:`sizes` (``Size``) and :attr:`bands` (str); -1 when missing.
+    errors : dict
+        ``{row index: message}`` for rows that cannot be planned.
+    """
+
+    def __init__(self, source: str = "target list"):
+        self.source = source
+        self.ids, self.ra_text, self.dec_text = TextColumn(), TextColumn(), TextColumn()
+        self._ra, self._dec = array("d"), array("d")
+        self._size, self._band = array("i"), array("i")
+        self._sizes, self._bands = _Interned(), _Interned()
+        self.errors: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def sizes(self) -> list[Size]:
+        return self._sizes.values
+
+    @property
+    def bands(self) -> list[str]:
+        return self._bands.values
+
+    def freeze(self) -> TargetTable:
+        """Turn the growing columns into numpy arrays (call once, after the last row)."""
+        self.ra, self.dec = np.frombuffer(self._ra, dtype=float), np.frombuffer(self._dec, dtype=float)
+        self.size_code = np.frombuffer(self._size, dtype=np.int32)
+        self.band_code = np.frombuffer(self._band, dtype=np.int32)
+        return self
+
+    def add(self, id_text: str, ra_text: str, dec_text: str, size_text: str, band_text: str,
+            default_size: Size | None, default_band: str | None) -> None:
+        """Append one row, recording (not raising) its problems."""
+        index = len(self.ids)
+        self.ids.append(id_text)
+        self.ra_text.append(ra_text)
+        self.dec_text.append(dec_text)
+        ra = dec = float("nan")
+        size_code = band_code = -1
+        try:
+            ra, dec = parse_ra(ra_text), parse_dec(dec_text)
+            if size_text:
+                size_code = self._sizes.code(size_text, parse_size)
+            elif default_size is not None:
+                size_code = self._sizes.code(str(default_size), lambda _: default_size)
+            else:
+                raise InputError("no size", "give --size or a size column")
+            band = band_text or default_band
+            if not band:
+                raise InputError("no band", "give --band or a band column")
+            band_code = self._bands.code(band)
+        except CutoutError as err:
+            self.errors[index] = str(err)
+            ra = dec = float("nan")
+        self._ra.append(ra)
+        self._dec.append(dec)
+        self._size.append(size_code)
+        self._band.append(band_code)
+
+    def band_of(self, index: int) -> str:
+        code = int(self.band_code[index])
+        return self.bands[code] if code >= 0 else ""
+
+    def size_of(self, index: int) -> Size | None:
+        code = int(self.size_code[index])
+        return self.sizes[code] if code >= 0 else None
+
+
+def read_targets(source, size: Size | None = None, band: str | None = None) -> TargetTable:
+    """A :class:`TargetTable` from a CSV path or an iterable of mappings.
+
+    Columns ``id``, ``ra``, ``dec`` are required (names case-insensitive);
+    ``size`` and ``band`` are optional and override ``size`` and ``band``.
+    Problems with one row are recorded on the table; problems with the list
+    itself (missing file or columns, no rows) raise :class:`InputError`.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _read_csv(source, size, band)
+    rows = [{str(k).strip().lower(): "" if v is None else str(v) for k, v in dict(r).items()} for r in source]
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return _fill(columns, ([r.get(c, "") for c in columns] for r in rows), size, band, "target list")
+
+
+def _read_csv(path, size, band) -> TargetTable:
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"target list {path} does not exist") from None
+    except OSError as err:
+        raise InputError(f"cannot read target list {path}: {err.strerror}") from None
+    with handle:
+        try:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise InputError(f"target list {path} is empty", "the first line names the columns: id,ra,dec")
+            return _fill([c.strip().lower() for c in header], reader, size, band, f"target list {path}")
+        except (csv.Error, UnicodeDecodeError) as err:
+            raise InputError(f"cannot read target list {path}: {err}") from None
+
+
+def _fill(columns: list[str], lines, size, band, source: str) -> TargetTable:
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InputError(f"{source} lacks column(s) {', '.join(missing)} (found: {', '.join(columns) or 'none'})",
+                         "the first line must name id,ra,dec")
+    index = [columns.index(c) if c in columns else None for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
+    table = TargetTable(source)
+    for line in lines:
+        if not any(cell.strip() for cell in line):
+            continue
+        cells = [line[i].strip() if i is not None and i < len(line) else "" for i in index]
+        table.add(*cells, size, band)
+    if not len(table):
+        raise InputError(f"{source} has no data rows")
+    return table.freeze()
+
+
+# -- file names ----------------------------------------------------------------
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def safe_stem(text: str, fallback: str) -> str:
+    """A file-name stem from a target id: ASCII letters, digits and ``._+-`` only, at most 80 characters.
+
+    Names reserved on Windows get the fallback prefix; an id with nothing
+    usable becomes the fallback (``row<N>``).
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    stem = _UNSAFE.sub("_", ascii_text).strip("._")[:MAX_STEM]
+    if not stem or stem.lower().split(".")[0] in _RESERVED:
+        stem = f"{fallback}_{stem}" if stem else fallback
+    return stem
+
+
+class StemNamer:
+    """Unique file stems without holding every stem in memory.
+
+    A 32-bit hash of each row's (lower-cased) stem is kept; rows whose hash
+    occurs more than once get their row number appended.
+    """
+
+    def __init__(self, table: TargetTable):
+        self.table = table
+        hashes = np.fromiter((zlib.crc32(self._base(i).lower().encode()) for i in range(len(table))),
+                             dtype=np.uint32, count=len(table))
+        values, counts = np.unique(hashes, return_counts=True)
+        self._clash = np.isin(hashes, values[counts > 1])
+
+    def _base(self, index: int) -> str:
+        return safe_stem(self.table.ids[index], f"row{index + 1}")
+
+    def __call__(self, index: int) -> str:
+        stem = self._base(index)
+        return f"{stem}_row{index + 1}" if self._clash[index] else stem

@@ -11,7 +11,7 @@ DEMO   ?= demo_output
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,sample]'
+	$(PY) -m pip install -q -e '.[test,sample,dask]'
 	touch $@
 
 install: $(STAMP)

@@ -100,17 +100,15 @@ def run(log=print) -> dict:
 
 
 def _memory(has_jobs, main_targets, measured, out, counter, log) -> dict:
-    """Peak RSS of ``cutout batch`` for a small and a large target list (throughput runs reused)."""
-    counts = config.MEMORY_TARGETS_PARALLEL if has_jobs else config.MEMORY_TARGETS
+    """Peak RSS of ``cutout batch`` for small and large target lists (throughput runs reused)."""
     memory = {}
-    for count in counts:
-        for jobs in ((1, 2) if has_jobs else (None,)):
-            label = f"{count} targets" + (f", --jobs {jobs}" if jobs else "")
-            name = f"cutout --jobs {jobs}" if jobs else "cutout (default, serial)"
-            if count == main_targets.count and name in measured:
-                memory[label] = {k: measured[name][k] for k in ("wall", "targets", "rate", "max_rss_mib", "ok")}
-                continue
-            targets = make_targets(count)
-            memory[label] = _timed(f"cutout memory, {label}", _cutout_argv(targets.csv, out, jobs), out, count,
-                                   counter, log)
+    for count, jobs in (config.MEMORY_RUNS_JOBS if has_jobs else config.MEMORY_RUNS):
+        label = f"{count} targets" + (f", --jobs {jobs}" if jobs else "")
+        name = f"cutout --jobs {jobs}" if jobs else "cutout (default, serial)"
+        if count == main_targets.count and name in measured:
+            memory[label] = {k: measured[name][k] for k in ("wall", "targets", "rate", "max_rss_mib", "ok")}
+            continue
+        targets = make_targets(count)
+        memory[label] = _timed(f"cutout memory, {label}", _cutout_argv(targets.csv, out, jobs), out, count,
+                               counter, log)
     return memory

@@ -1,11 +1,15 @@
-"""Run a child process and measure it: wall time (perf_counter) and its peak RSS (wait4 rusage)."""
+"""Run a child process and measure it: wall time and peak RSS (via :mod:`bench.scripts.measure`)."""
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
-import time
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+
+MEASURE = Path(__file__).resolve().parent / "scripts" / "measure.py"
 
 
 @dataclass(frozen=True)
@@ -20,19 +24,20 @@ class ChildRun:
 
 
 def run_child(argv, cwd=None, env=None) -> ChildRun:
-    """Run ``argv`` to completion; stdout/stderr go to temporary files (no pipe back-pressure).
+    """Run ``argv`` to completion under the small measuring wrapper.
 
-    ``ru_maxrss`` from ``os.wait4`` is the largest RSS of the child or of any
-    of its own waited-for children (not their sum).
+    Wall time is taken by the wrapper around the command alone (its own
+    start-up is excluded); stdout and stderr go to temporary files.
     """
-    import tempfile
-
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen([str(a) for a in argv], stdout=out, stderr=err, cwd=cwd, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return ChildRun(proc.returncode, wall, usage.ru_maxrss / 1024.0, out.read(), err.read())
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        with open(Path(tmp) / "out", "w+") as out, open(Path(tmp) / "err", "w+") as err:
+            proc = subprocess.run([sys.executable, str(MEASURE), str(result), *(str(a) for a in argv)],
+                                  stdout=out, stderr=err, cwd=cwd, env=env)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
+        if not result.exists():
+            return ChildRun(proc.returncode or 1, float("nan"), float("nan"), stdout, stderr)
+        info = json.loads(result.read_text())
+        return ChildRun(info["returncode"], info["wall"], info["max_rss_kib"] / 1024.0, stdout, stderr)

@@ -68,5 +68,7 @@ BATCH_TARGETS = 1000 if QUICK else 10000
 BATCH_SIZE = 50
 BATCH_REPS = 1 if QUICK else 2
 ASTROCUT_TARGETS = 100 if QUICK else 1000   # astrocut is timed on a subset, the rate extrapolated
-MEMORY_TARGETS = (200, 1000) if QUICK else (1000, 10000)
-MEMORY_TARGETS_PARALLEL = (200, 1000) if QUICK else (1000, 100000)  # when `cutout batch --jobs` exists
+# peak-memory runs of `cutout batch`: (targets, --jobs or None); runs at BATCH_TARGETS reuse the throughput runs
+MEMORY_RUNS = ((200, None), (1000, None)) if QUICK else ((1000, None), (10000, None))
+MEMORY_RUNS_JOBS = (((200, 1), (200, 2), (1000, 1), (1000, 2)) if QUICK
+                    else ((1000, 1), (1000, 2), (10000, 1), (10000, 2), (100000, 2)))  # when --jobs exists

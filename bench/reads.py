@@ -189,7 +189,7 @@ def run(files: dict, tools=None, log=print) -> dict:
                     row[tool] = {**stats.as_dict(), "identical": identical}
                 finally:
                     close()
-            results[variant.name][size] = row
+            results[variant.name][str(size)] = row  # str: the same keys after a JSON round trip
             floor = row.get("fitsio", {}).get("median")
             summary = ", ".join(f"{t} {v['median'] * 1e3:.2f} ms" for t, v in row.items() if "median" in v)
             log(f"  {variant.name:10s} {size:5d} px: {summary}" + ("" if floor else " (no floor)"))

@@ -13,9 +13,9 @@ code  meaning
 3     not found: nothing covers the request (no tract, patch or dataset;
       a box outside the data in strict mode)
 4     output refused or failed: file exists without ``--overwrite``,
-      directory not writable, disk full
+      directory not writable, disk full, another batch writing into ``--out``
 5     bad repository or file: malformed ``repo.json`` or skymap, unreadable
-      or corrupt FITS, missing image planes or WCS
+      or corrupt FITS, missing image planes or WCS; unreachable Dask scheduler
 70    internal error (a bug: please report it with the ``-v`` traceback)
 ====  ===================================================================
 """

@@ -6,6 +6,8 @@ Usage::
     BENCH_QUICK=1 python -m bench        # smoke run (about 2 minutes)
     python -m bench --only reads,batch   # some sections (others kept from results.json)
     python -m bench --report             # re-render report.md from results.json
+    BENCH_ALT_PYTHON=/other/venv/bin/python python -m bench --only reads
+                                         # adds the fitsio floor of another build
 
 Sections: ``reads`` (a), ``process`` (b), ``batch`` (c).  Results are saved
 to ``bench_output/results.json`` after each section.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import sys
 import time
@@ -84,6 +87,8 @@ def main(argv=None) -> int:
 
         log("(a) box reads ...")
         results["reads"] = reads.run(files, log=log)
+        alt = os.environ.get("BENCH_ALT_PYTHON")
+        results["reads_alt_floor"] = reads.run_alternative_floor(files, alt, log) if alt else None
         _save(results)
     if "process" in wanted:
         from . import process

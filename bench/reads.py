@@ -19,11 +19,13 @@ For each storage variant and box size the same list of box positions
 
 The file is read once beforehand (warm OS page cache for every tool: the
 suite measures CPU-bound reads, not the disk).  Each series starts with an
-untimed warm-up read at a position outside the list.  The first timed box
-of every tool is also checked against the fitsio pixels (``identical``).
-Within one (variant, size) the tools run one after the other, each over the
-whole position list: no tool reads a box right after another tool read it
-(cfitsio keeps the last decompressed tile row of an HDU).
+untimed warm-up read at a position outside the list, whose pixels are
+also checked against fitsio's (``identical``).
+Within one (variant, size) the tools run in two blocks of positions, in
+forward then reverse order (see :func:`bench.timing.measure_blocks`): load
+drift on the shared machine is balanced, and no tool reads a box right after
+another tool read it (cfitsio caches decompressed tiles per open file, shared
+by every handle of that file in the process).  The full reads run last.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 
 from . import config
 from .data import box_positions, warm_page_cache
-from .timing import measure
+from .timing import measure, measure_blocks
 
 TOOLS = {
     "fitsio": "fitsio section (floor)",
@@ -168,29 +170,58 @@ def run(files: dict, tools=None, log=print) -> dict:
         results[variant.name] = {}
         for size in config.BOX_SIZES:
             positions = box_positions(config.READ_REPS + 1, size, (3400, 3400), seed=1000 * vi + size)
-            warmup, timed = positions[0], positions[1:]
-            reference = None
-            row = {}
-            for tool in tools:
-                try:
-                    read, close = FACTORIES[tool](path, size)
-                except ImportError as err:
-                    row[tool] = {"error": f"not available: {err}"}
-                    continue
-                try:
-                    if hasattr(read, "prepare"):
-                        read.prepare([warmup, *timed])  # precompute inputs (sky positions) outside timing
-                    got = read(timed[0])
-                    if reference is None:
-                        reference = got  # fitsio comes first
-                    identical = _same(reference, got)
-                    series = timed[: config.FULL_READ_REPS] if tool == "astropy_full" else timed
-                    stats = measure(read, series, warmup)
-                    row[tool] = {**stats.as_dict(), "identical": identical}
-                finally:
-                    close()
+            row = _one_case(path, size, positions[0], positions[1:], tools)
             results[variant.name][str(size)] = row  # str: the same keys after a JSON round trip
-            floor = row.get("fitsio", {}).get("median")
             summary = ", ".join(f"{t} {v['median'] * 1e3:.2f} ms" for t, v in row.items() if "median" in v)
-            log(f"  {variant.name:10s} {size:5d} px: {summary}" + ("" if floor else " (no floor)"))
+            log(f"  {variant.name:10s} {size:5d} px: {summary}")
     return results
+
+
+def run_alternative_floor(files: dict, python: str, log=print) -> dict | None:
+    """The fitsio floor under another interpreter (``BENCH_ALT_PYTHON``), same boxes; None on failure."""
+    import json
+    import subprocess
+
+    from .timing import Stats
+
+    spec = config.TMP / "files.json"
+    spec.write_text(json.dumps({k: str(v) for k, v in files.items()}))
+    script = config.ROOT / "bench" / "scripts" / "floor_reads.py"
+    run = subprocess.run([python, str(script), str(spec)], capture_output=True, text=True)
+    if run.returncode != 0:
+        log(f"  alternative floor failed: {run.stderr.strip()[-300:]}")
+        return None
+    data = json.loads(run.stdout)
+    data["results"] = {v: {s: Stats.from_samples(x).as_dict() for s, x in sizes.items()}
+                       for v, sizes in data["results"].items()}
+    data["python"] = python
+    log(f"  alternative floor: fitsio {data['fitsio']}, cfitsio {data['cfitsio']} ({data['location']})")
+    return data
+
+
+def _one_case(path, size, warmup, timed, tools) -> dict:
+    """All tools on one file and box size: pixel check, interleaved timing, then the slow full reads."""
+    readers, closers, row = {}, [], {}
+    try:
+        for tool in tools:
+            try:
+                read, close = FACTORIES[tool](path, size)
+            except ImportError as err:
+                row[tool] = {"error": f"not available: {err}"}
+                continue
+            closers.append(close)
+            if hasattr(read, "prepare"):
+                read.prepare([warmup, *timed])  # precompute inputs (sky positions) outside timing
+            readers[tool] = read
+        reference = readers["fitsio"](warmup) if "fitsio" in readers else None
+        identical = {t: reference is None or _same(reference, r(warmup)) for t, r in readers.items()}
+        fast = {t: r for t, r in readers.items() if t != "astropy_full"}
+        stats = measure_blocks(fast, timed, warmup)
+        if "astropy_full" in readers:
+            stats["astropy_full"] = measure(readers["astropy_full"], timed[: config.FULL_READ_REPS], warmup)
+        for tool, s in stats.items():
+            row[tool] = {**s.as_dict(), "identical": identical[tool]}
+    finally:
+        for close in closers:
+            close()
+    return {t: row[t] for t in tools if t in row}

@@ -3,6 +3,8 @@
 Each repetition gets its own input (a box at a different position), so the
 median is over positions, and tools that are given the same list are timed
 on the same positions.  ``time.perf_counter`` brackets each call only.
+:func:`measure_blocks` times several tools in alternating order, so that a
+drift of a shared machine's load hits all of them alike.
 """
 
 from __future__ import annotations
@@ -60,6 +62,35 @@ def measure(fn, inputs, warmup=None) -> Stats:
         fn(x)
         samples.append(time.perf_counter() - start)
     return Stats.from_samples(samples)
+
+
+def measure_blocks(fns: dict, inputs, warmup, blocks: int = 2) -> dict:
+    """Time several tools on the same inputs: ``{name: Stats}``.
+
+    After one untimed ``fn(warmup)`` each, the inputs are cut into ``blocks``
+    consecutive chunks; each chunk is timed tool by tool (a tool runs alone
+    on the whole chunk, as it would in real use, keeping its own caches), in
+    forward order for even chunks and reverse order for odd ones, so a slow
+    drift of a shared machine's load hits every tool alike.  A tool never
+    starts on the box another tool has just read (no head start from a cache
+    shared between tools, such as cfitsio's per-file tile cache).
+    """
+    inputs = list(inputs)
+    names = list(fns)
+    for name in names:
+        fns[name](warmup)
+    samples = {name: [] for name in names}
+    n = len(inputs)
+    for b in range(blocks):
+        chunk = inputs[b * n // blocks:(b + 1) * n // blocks]
+        for name in (names if b % 2 == 0 else names[::-1]):
+            gc.collect()
+            fn = fns[name]
+            for x in chunk:
+                start = time.perf_counter()
+                fn(x)
+                samples[name].append(time.perf_counter() - start)
+    return {name: Stats.from_samples(v) for name, v in samples.items()}
 
 
 def fmt_time(seconds: float) -> str:

@@ -19,7 +19,8 @@ import numpy as np
 from . import __version__
 from .errors import InputError, NotFoundError
 from .geometry import Box
-from .reader import PLANES, CoaddFile, header_to_astropy
+from .header import Header
+from .reader import PLANES, CoaddFile
 
 MODES = ("partial", "strict")
 BAD_MASK_PLANES = ("BAD", "SAT", "NO_DATA", "SUSPECT")
@@ -31,26 +32,21 @@ def header_safe(text) -> str:
     return _UNSAFE_HEADER_CHARS.sub("?", str(text))
 
 
-def _plane_header(source_header, plane: str, box: Box, xy0: tuple[int, int]):
-    import fitsio
-
-    header = fitsio.FITSHDR(source_header)
-    dx, dy = box.begin_x - xy0[0], box.begin_y - xy0[1]
-    for axis, shift in (("1", dx), ("2", dy)):
-        if f"CRPIX{axis}" in header:
-            header[f"CRPIX{axis}"] = float(header[f"CRPIX{axis}"]) - shift
-    header.add_record({"name": "LTV1", "value": -box.begin_x, "comment": "-x0: cutout origin in PARENT pixels"})
-    header.add_record({"name": "LTV2", "value": -box.begin_y, "comment": "-y0: cutout origin in PARENT pixels"})
-    for name, value, comment in (
-        ("CTYPE1A", "LINEAR", "PARENT pixel x"), ("CTYPE2A", "LINEAR", "PARENT pixel y"),
-        ("CRPIX1A", 1.0, None), ("CRPIX2A", 1.0, None),
-        ("CRVAL1A", box.begin_x, "x0 (PARENT) of the first pixel"),
-        ("CRVAL2A", box.begin_y, "y0 (PARENT) of the first pixel"),
-        ("CUNIT1A", "PIXEL", None), ("CUNIT2A", "PIXEL", None),
-    ):
-        header.add_record({"name": name, "value": value, "comment": comment or ""})
-    header.add_record({"name": "EXTTYPE", "value": plane})
-    return header
+def _plane_header(source_header: Header, plane: str, box: Box, xy0: tuple[int, int]) -> Header:
+    updates = {
+        "LTV1": (-box.begin_x, "-x0: cutout origin in PARENT pixels"),
+        "LTV2": (-box.begin_y, "-y0: cutout origin in PARENT pixels"),
+        "CTYPE1A": ("LINEAR", "PARENT pixel x"), "CTYPE2A": ("LINEAR", "PARENT pixel y"),
+        "CRPIX1A": (1.0, ""), "CRPIX2A": (1.0, ""),
+        "CRVAL1A": (box.begin_x, "x0 (PARENT) of the first pixel"),
+        "CRVAL2A": (box.begin_y, "y0 (PARENT) of the first pixel"),
+        "CUNIT1A": ("PIXEL", ""), "CUNIT2A": ("PIXEL", ""),
+        "EXTNAME": (plane, None), "EXTTYPE": (plane, None), "INHERIT": (True, None),
+    }
+    for axis, shift in (("CRPIX1", box.begin_x - xy0[0]), ("CRPIX2", box.begin_y - xy0[1])):
+        if axis in source_header:
+            updates[axis] = (float(source_header[axis]) - shift, None)
+    return source_header.updated(updates)
 
 
 @dataclass
@@ -64,9 +60,9 @@ class Cutout:
     planes : dict of str to numpy.ndarray
         ``IMAGE`` (float32), ``MASK`` (int32), ``VARIANCE`` (float32), as
         requested; arrays indexed ``[y, x]``, row 0 at PARENT ``y = bbox.begin_y``.
-    headers : dict of str to fitsio.FITSHDR
+    headers : dict of str to Header
         Per-plane headers, ready to write.
-    primary_header : fitsio.FITSHDR
+    primary_header : Header
         Provenance (source file, dataset id, box, tool version, request).
     """
 
@@ -102,7 +98,7 @@ class Cutout:
         from astropy.wcs import WCS
 
         first = next(iter(self.headers.values()))
-        return WCS(header_to_astropy(first), naxis=2).celestial
+        return WCS(first.to_astropy(), naxis=2).celestial
 
     def writeto(self, path, overwrite: bool = False) -> None:
         """Write the afw-layout FITS file (primary + planes), atomically."""
@@ -159,7 +155,7 @@ class Cutout:
         from astropy.nddata import CCDData
 
         unit, uncertainty, mask, _ = self._nd_parts(bad_planes)
-        meta = header_to_astropy(self.primary_header)
+        meta = self.primary_header.to_astropy()
         return CCDData(self.image, uncertainty=uncertainty, mask=mask, wcs=self.wcs, meta=meta, unit=unit)
 
     # -- notebooks --------------------------------------------------------------
@@ -256,13 +252,9 @@ _PROVENANCE_KEYS = {
 }
 
 
-def _primary_header(coadd: CoaddFile, record: dict):
-    import fitsio
-
-    header = fitsio.FITSHDR(coadd.primary_header)
-    header.add_record({"name": "ORIGIN", "value": f"cutout {__version__}", "comment": "made by cutout"})
-    header.add_record({"name": "DATE", "value": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
-                       "comment": "UTC time the cutout was made"})
+def _primary_header(coadd: CoaddFile, record: dict) -> Header:
+    updates = {"ORIGIN": (f"cutout {__version__}", "made by cutout"),
+               "DATE": (_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "UTC time the cutout was made")}
     for key, value in record.items():
         if key in _PROVENANCE_KEYS and value is not None:
             name, comment = _PROVENANCE_KEYS[key]
@@ -274,5 +266,5 @@ def _primary_header(coadd: CoaddFile, record: dict):
                 value = float(value)
             else:
                 value = header_safe(value)
-            header.add_record({"name": name, "value": value, "comment": comment})
-    return header
+            updates[name] = (value, comment)
+    return coadd.primary_header.updated(updates)

@@ -14,82 +14,24 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from functools import cached_property
 
 import numpy as np
 
 from .errors import DataError, NotFoundError
 from .geometry import Box
+from .header import Header
 
 PLANES = ("IMAGE", "MASK", "VARIANCE")
 NO_DATA_BIT_DEFAULT = 8
 
-# Keywords describing the stored HDU (structure, tile compression, checksums),
-# never the image itself: dropped before a header is reused for a cutout.
-_STRUCTURAL = re.compile(
-    r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|EXTEND|TFIELDS|THEAP|T(TYPE|FORM|UNIT|DIM|NULL|SCAL|ZERO)\d+"
-    r"|ZIMAGE|ZSIMPLE|ZTENSION|ZEXTEND|ZBLOCKED|ZPCOUNT|ZGCOUNT|ZBITPIX|ZNAXIS\d*|ZTILE\d+|ZCMPTYPE|ZNAME\d+|ZVAL\d+"
-    r"|ZMASKCMP|ZQUANTIZ|ZDITHER0|ZHECKSUM|ZDATASUM|CHECKSUM|DATASUM|BSCALE|BZERO|BLANK)$"
-)
-
-
-def clean_header(header):
-    """Copy of a fitsio header without structural and tile-compression keywords."""
-    import fitsio
-
-    cleaned = fitsio.FITSHDR()
-    for record in header.records():
-        name = record.get("name") or ""
-        if _STRUCTURAL.match(name.upper()) or (name.upper() == "COMMENT" and _is_boilerplate(record)):
-            continue
-        cleaned.add_record(record)
-    return cleaned
-
-
-def _is_boilerplate(record) -> bool:
-    """The FITS-standard COMMENT lines that cfitsio writes into every new primary."""
-    text = str(record.get("value") or record.get("card_string") or "")
-    return "Flexible Image Transport System" in text or "Astrophysics', volume 376" in text
-
-
-def header_to_astropy(header):
-    """astropy ``Header`` from a fitsio header, built from each card's name, value and comment.
-
-    (A fitsio record edited in place keeps a stale ``card_string``, so the
-    card strings cannot be trusted.)  Long names become HIERARCH cards.
-    """
-    import warnings
-
-    from astropy.io import fits
-    from astropy.io.fits.verify import VerifyWarning
-
-    result = fits.Header()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VerifyWarning)
-        for record in header.records():
-            name = (record.get("name") or "").upper()
-            if name.startswith("HIERARCH "):
-                name = name[len("HIERARCH "):]
-            if not name:
-                continue
-            if name in ("COMMENT", "HISTORY"):
-                result.append((name, str(record.get("value") or "")), end=True)
-            else:
-                result.append((name, record.get("value"), record.get("comment") or ""), end=True)
-    return result
-
-
 def mask_planes_from_header(header) -> dict[str, int]:
     """``{name: bit}`` from the ``MP_<NAME> = bit`` keywords of a MASK header."""
     planes = {}
-    for record in header.records():
-        name = (record.get("name") or "").upper()
-        if name.startswith("HIERARCH "):
-            name = name[len("HIERARCH "):]
+    for name, value, _ in header.cards:
         if name.startswith("MP_"):
             try:
-                planes[name[3:]] = int(record["value"])
+                planes[name[3:]] = int(value)
             except (TypeError, ValueError):
                 continue
     return dict(sorted(planes.items(), key=lambda kv: kv[1]))
@@ -127,7 +69,7 @@ class CoaddFile:
             raise DataError(f"cannot open {self.path} as FITS: {_first_line(err)}") from None
         try:
             self._locate_planes()
-            self.primary_header = clean_header(self._fits[0].read_header())
+            self.primary_header = Header.from_fitsio(self._fits[0].read_header())
         except DataError:
             self.close()
             raise
@@ -154,7 +96,7 @@ class CoaddFile:
             self._hdus = {"IMAGE": first_image}
         self.planes = tuple(p for p in PLANES if p in self._hdus)
         for plane, index in self._hdus.items():
-            self.plane_headers[plane] = clean_header(self._fits[index].read_header())
+            self.plane_headers[plane] = Header.from_fitsio(self._fits[index].read_header())
         dims = self._fits[self._hdus["IMAGE"]].get_dims()
         if len(dims) != 2:
             raise DataError(f"{self.path}: the IMAGE plane is not 2-D (dims {dims})")
@@ -194,7 +136,7 @@ class CoaddFile:
         from astropy.wcs import WCS
 
         try:
-            wcs = WCS(header_to_astropy(self.plane_headers["IMAGE"]), naxis=2)
+            wcs = WCS(self.plane_headers["IMAGE"].to_astropy(), naxis=2)
         except Exception as err:  # astropy raises many types for broken WCS keywords
             raise DataError(f"{self.path}: cannot read the WCS: {_first_line(err)}") from None
         if not wcs.has_celestial:

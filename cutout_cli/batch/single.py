@@ -34,7 +34,7 @@ class SingleFileWriter:
     def add(self, row: int, cutout) -> None:
         self.first_hdu[row] = self._hdus
         for name, array in cutout.planes.items():
-            self._fits.write(array, header=cutout.headers[name], extname=name, extver=row + 1)
+            self._fits.write(array, header=cutout.headers[name].records(), extname=name, extver=row + 1)
             self._hdus += 1
 
     def finish(self, plan, path_of) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from ..errors import OutputError
@@ -36,12 +36,8 @@ def atomic_path(path, overwrite: bool = False):
     untouched.  ``OSError`` is reported as :class:`OutputError`.
     """
     path = check_writable(path, overwrite)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        os.unlink(tmp)  # writers such as cfitsio refuse to open an existing file
-    except OSError as err:
-        raise OutputError(f"cannot write in {path.parent}: {err.strerror}") from None
+    # a fresh unique name, not created here: writers such as cfitsio refuse an existing file
+    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
         if not overwrite and path.exists():

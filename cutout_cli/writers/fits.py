@@ -1,12 +1,21 @@
 """Write exposures in the afw layout: empty primary, then IMAGE, MASK, VARIANCE.
 
 The same writer serves cutouts and the sample repository generator, so every
-file the tool makes has one layout (REFERENCE.md section 3).
+file the tool makes has one layout (REFERENCE.md section 3).  Uncompressed
+files (cutouts) are serialised directly: header cards formatted by astropy's
+``Card`` (cached) and big-endian pixel bytes, one write per file.  Tile
+compression goes through fitsio (cfitsio).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..header import Header, pad
 from .atomic import atomic_path
+
+_BITPIX = {"f4": -32, "f8": -64, "i2": 16, "i4": 32, "i8": 64, "u1": 8}
+
 
 def compression_kwargs(kind: str, shape: tuple[int, int], tile: int | None = None, seed: int = 1) -> dict:
     """fitsio ``write`` arguments for a plane of ``shape``.
@@ -27,6 +36,38 @@ def compression_kwargs(kind: str, shape: tuple[int, int], tile: int | None = Non
     raise ValueError(f"unknown compression {kind!r}")
 
 
+def _as_header(header) -> Header:
+    if isinstance(header, Header):
+        return header
+    return Header.from_records(header or [])
+
+
+def _plane_header(name: str, header) -> Header:
+    plane = _as_header(header).copy()
+    plane.set("EXTNAME", name)
+    plane.set("EXTTYPE", name)
+    plane.set("INHERIT", True)
+    return plane
+
+
+def hdu_bytes(header: Header, array: np.ndarray | None, primary: bool = False) -> bytes:
+    """One uncompressed HDU (header + data) as FITS bytes."""
+    if array is None:
+        structure = [("SIMPLE", True, "conforms to FITS standard"), ("BITPIX", 8, ""), ("NAXIS", 0, ""),
+                     ("EXTEND", True, "")]
+        return header.encode(structure)
+    code = array.dtype.kind + str(array.dtype.itemsize)
+    if code not in _BITPIX or array.ndim != 2:
+        raise ValueError(f"cannot serialise a {array.ndim}-D {array.dtype} array")
+    first = ("SIMPLE", True, "conforms to FITS standard") if primary else ("XTENSION", "IMAGE", "image extension")
+    structure = [first, ("BITPIX", _BITPIX[code], ""), ("NAXIS", 2, ""), ("NAXIS1", array.shape[1], ""),
+                 ("NAXIS2", array.shape[0], "")]
+    if not primary:
+        structure += [("PCOUNT", 0, ""), ("GCOUNT", 1, "")]
+    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">")).tobytes()
+    return header.encode(structure) + pad(data, b"\0")
+
+
 def write_exposure(path, primary_header, planes, overwrite: bool = False, compress: dict | None = None) -> None:
     """Write an afw-layout FITS file atomically.
 
@@ -34,22 +75,30 @@ def write_exposure(path, primary_header, planes, overwrite: bool = False, compre
     ----------
     path : path-like
         Output file; an existing file is replaced only with ``overwrite``.
-    primary_header : fitsio.FITSHDR or list of dict
+    primary_header : Header or list of dict
         Cards of the empty primary HDU.
-    planes : list of (str, numpy.ndarray, header)
+    planes : list of (str, numpy.ndarray, Header or list of dict)
         ``(name, array, header)`` for each plane, in order; ``EXTNAME`` and
         ``EXTTYPE`` are set to ``name`` and ``INHERIT = T``.
     compress : dict, optional
-        ``{plane name: fitsio write kwargs}`` (see :func:`compression_kwargs`).
+        ``{plane name: fitsio write kwargs}`` (see :func:`compression_kwargs`);
+        without it the file is written uncompressed.
     """
+    primary = _as_header(primary_header)
+    headers = [(name, array, _plane_header(name, header)) for name, array, header in planes]
+    with atomic_path(path, overwrite) as tmp:
+        if compress:
+            _write_with_fitsio(tmp, primary, headers, compress)
+        else:
+            with open(tmp, "wb") as handle:
+                handle.write(b"".join([hdu_bytes(primary, None),
+                                       *(hdu_bytes(header, array) for _, array, header in headers)]))
+
+
+def _write_with_fitsio(tmp, primary: Header, headers, compress: dict) -> None:
     import fitsio
 
-    compress = compress or {}
-    with atomic_path(path, overwrite) as tmp:
-        with fitsio.FITS(tmp, "rw", clobber=True) as fits:
-            fits.write(None, header=primary_header)
-            for name, array, header in planes:
-                fits.write(array, header=header, extname=name, **compress.get(name, {}))
-                hdu = fits[-1]
-                hdu.write_key("EXTTYPE", name)
-                hdu.write_key("INHERIT", True)
+    with fitsio.FITS(tmp, "rw", clobber=True) as fits:
+        fits.write(None, header=primary.records())
+        for name, array, header in headers:
+            fits.write(array, header=header.records(), extname=name, **compress.get(name, {}))

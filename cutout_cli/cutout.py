@@ -17,18 +17,18 @@ from functools import cached_property
 import numpy as np
 
 from . import __version__
-from .errors import InputError, NotFoundError
-from .geometry import Box
+from .errors import DataError, InputError, NotFoundError
+from .geometry import DEFAULT_MAX_PIXELS, Box, check_pixel_count
 from .header import Header
 from .reader import PLANES, CoaddFile
 
 MODES = ("partial", "strict")
 BAD_MASK_PLANES = ("BAD", "SAT", "NO_DATA", "SUSPECT")
-_UNSAFE_HEADER_CHARS = re.compile(r"[^\x20-\x7e]")
+_UNSAFE_HEADER_CHARS = re.compile(r"[^\x20-\x26\x28-\x7e]")  # printable ASCII but the quote: astropy misreads '' followed by a space
 
 
 def header_safe(text) -> str:
-    """A user string made safe for a FITS header value: printable ASCII only."""
+    """A user string made safe for a FITS header value: printable ASCII without quotes (others become ?)."""
     return _UNSAFE_HEADER_CHARS.sub("?", str(text))
 
 
@@ -184,7 +184,8 @@ class Cutout:
         return f"<Cutout {self.bbox} planes={planes} source={self.source!r}>"
 
 
-def extract(coadd: CoaddFile, box: Box, planes=PLANES, mode: str = "partial", provenance: dict | None = None) -> Cutout:
+def extract(coadd: CoaddFile, box: Box, planes=PLANES, mode: str = "partial", provenance: dict | None = None,
+            max_pixels: int = DEFAULT_MAX_PIXELS) -> Cutout:
     """Cut PARENT ``box`` out of an opened coadd.
 
     Parameters
@@ -202,11 +203,15 @@ def extract(coadd: CoaddFile, box: Box, planes=PLANES, mode: str = "partial", pr
         A box that misses the image entirely is an error in both modes.
     provenance : dict, optional
         Extra keywords for the primary header (dataset id, request, ...).
+    max_pixels : int
+        Refuse boxes of more pixels than this (a typo such as ``--size 60deg``
+        must not exhaust memory).
     """
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}", "use partial or strict")
     if box.is_empty:
         raise InputError("the cutout box is empty", "give a positive width and height")
+    check_pixel_count(box.width, box.height, max_pixels)
     inside = box.intersection(coadd.bbox)
     if inside.is_empty:
         raise NotFoundError(f"box {box} lies wholly outside the image {coadd.bbox} of {coadd.path}")
@@ -216,7 +221,8 @@ def extract(coadd: CoaddFile, box: Box, planes=PLANES, mode: str = "partial", pr
     wanted = [p for p in planes if p in coadd.planes]
     missing = [p for p in planes if p not in coadd.planes]
     if missing and coadd.planes != ("IMAGE",):
-        raise NotFoundError(f"{coadd.path} has no {', '.join(missing)} plane", f"planes present: {', '.join(coadd.planes)}")
+        raise DataError(f"{coadd.path} has no {', '.join(missing)} plane",
+                        f"planes present: {', '.join(coadd.planes)}; the file may be truncated")
     if not wanted:
         raise NotFoundError(f"{coadd.path} has none of the planes {', '.join(planes)}")
     arrays = {p: coadd.read(p, box) for p in wanted}

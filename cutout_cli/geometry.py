@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+DEFAULT_MAX_PIXELS = 50_000_000  # per plane: 3 planes of 50 Mpx are 600 MB in memory
+
 
 def round_half_up(value: float) -> int:
     """Integer pixel containing float position ``value`` (``floor(v + 0.5)``)."""
@@ -208,3 +210,12 @@ def sky_box(frame, ra: float, dec: float, size) -> tuple[Box, float, float]:
         raise NotFoundError(f"position ({ra:.6f}, {dec:.6f}) cannot be projected onto this image")
     width, height = size.to_pixels(frame.pixel_scale)
     return Box.centered(x, y, width, height), x, y
+
+
+def check_pixel_count(width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse a cutout of more than ``max_pixels`` pixels with a clear message."""
+    if width * height > max_pixels:
+        from .errors import InputError
+
+        raise InputError(f"a {width} x {height} px cutout ({width * height:,} pixels) exceeds the limit of "
+                         f"{max_pixels:,} pixels", "give a smaller size, or raise --max-pixels")

@@ -8,7 +8,7 @@ once; each request reads only the pixels (tiles) of its box.
 from __future__ import annotations
 
 from .cutout import Cutout, extract
-from .geometry import Box, sky_box
+from .geometry import DEFAULT_MAX_PIXELS, Box, sky_box
 from .reader import PLANES, CoaddFile
 
 
@@ -59,7 +59,7 @@ class ImageHandle:
         return self.file.wcs
 
     def get(self, bbox: Box | None = None, origin: str = "parent", planes=None, mode: str = "partial",
-            provenance: dict | None = None) -> Cutout:
+            provenance: dict | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Cutout:
         """Read ``bbox`` (PARENT pixels unless ``origin="local"``; default the whole image).
 
         See :func:`cutout_cli.cutout.extract` for ``planes`` and ``mode``.
@@ -76,10 +76,10 @@ class ImageHandle:
 
             raise InputError(f"unknown origin {origin!r}", "use parent or local")
         wanted = tuple(planes or (PLANES if image.planes != ("IMAGE",) else ("IMAGE",)))
-        return extract(image, box, wanted, mode, {**self.provenance, **(provenance or {})})
+        return extract(image, box, wanted, mode, {**self.provenance, **(provenance or {})}, max_pixels)
 
     def cutout(self, ra: float, dec: float, size, planes=None, mode: str = "partial",
-               frame=None, provenance: dict | None = None) -> Cutout:
+               frame=None, provenance: dict | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Cutout:
         """Cutout of ``size`` centred on (ra, dec) in degrees.
 
         ``size`` is a :class:`~cutout_cli.coords.Size` or text (``"60arcsec"``);
@@ -95,7 +95,7 @@ class ImageHandle:
         box, center_x, center_y = sky_box(frame or self.file, ra, dec, size)
         request = {"ra": ra, "dec": dec, "size": str(size), "center_x": center_x, "center_y": center_y,
                    **(provenance or {})}
-        return self.get(box, planes=planes, mode=mode, provenance=request)
+        return self.get(box, planes=planes, mode=mode, provenance=request, max_pixels=max_pixels)
 
     def close(self) -> None:
         if self._file is not None:

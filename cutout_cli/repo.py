@@ -268,7 +268,7 @@ class Repository:
         return ImageHandle(ref.path, self.provenance(ref))
 
     def get(self, ref: DatasetRef, bbox: Box | None = None, origin: str = "parent", planes=None,
-            mode: str = "partial", provenance: dict | None = None):
+            mode: str = "partial", provenance: dict | None = None, max_pixels: int | None = None):
         """Read a box of a dataset (``butler.get(..., parameters={"bbox": box})``).
 
         Parameters
@@ -287,7 +287,7 @@ class Repository:
         Cutout
         """
         with self.deferred(ref) as handle:
-            return handle.get(bbox, origin, planes, mode, provenance)
+            return handle.get(bbox, origin, planes, mode, provenance, **_limit(max_pixels))
 
     def provenance(self, ref: DatasetRef) -> dict:
         """Dataset-id keywords recorded in a cutout's primary header."""
@@ -295,7 +295,7 @@ class Repository:
                 "skymap": self.skymap.name}
 
     def cutout(self, ra: float, dec: float, size, band: str, dataset_type: str | None = None, planes=None,
-               mode: str = "partial", tract: int | None = None, patch=None):
+               mode: str = "partial", tract: int | None = None, patch=None, max_pixels: int | None = None):
         """Cutout of ``size`` centred on (ra, dec) (degrees) in ``band``.
 
         The coadd is the position's home patch (findTract + findPatch) unless
@@ -313,7 +313,7 @@ class Repository:
             patch_info = tract_info.patch(patch)
         ref = self.ref(dataset_type, tract_info.id, patch_info.index, band)
         with self.deferred(ref) as handle:
-            return handle.cutout(ra, dec, size, planes, mode, frame=tract_info)
+            return handle.cutout(ra, dec, size, planes, mode, frame=tract_info, **_limit(max_pixels))
 
     def batch(self, targets, out_dir, size=None, band: str | None = None, **options) -> list[dict]:
         """Cutouts for many targets, written to ``out_dir``; returns the manifest rows.
@@ -328,3 +328,6 @@ class Repository:
 
         return run_batch(self, targets, out_dir, size=size, band=band, **options).rows
 
+
+def _limit(max_pixels: int | None) -> dict:
+    return {} if max_pixels is None else {"max_pixels": max_pixels}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..geometry import DEFAULT_MAX_PIXELS
 from ..errors import CutoutError
 from .manifest import ERROR, OK, SKIPPED
 
@@ -31,6 +32,7 @@ class Outputs:
     stretch: str = "asinh"
     skymap: str = ""
     keep_cutouts: bool = False  # return cutouts to the caller (single-file output) instead of writing them
+    max_pixels: int = DEFAULT_MAX_PIXELS
     preview_rows: frozenset = frozenset()
 
     def fits_path(self, stem: str, band: str) -> str:
@@ -90,7 +92,8 @@ def _cut_one(task, i: int, row: int, handle, outputs: Outputs, result: TaskResul
         return SKIPPED
     bx, by, width, height = (int(v) for v in task.boxes[i])
     cutout = handle.get(Box(bx, by, width, height), planes=outputs.planes, mode=outputs.mode, provenance={
-        "id": task.ids[i], "ra": float(task.ra[i]), "dec": float(task.dec[i]), "size": task.sizes[i]})
+        "id": task.ids[i], "ra": float(task.ra[i]), "dec": float(task.dec[i]), "size": task.sizes[i]},
+        max_pixels=outputs.max_pixels)
     if outputs.keep_cutouts:
         result.cutouts.append((row, cutout))
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..geometry import DEFAULT_MAX_PIXELS
 from ..errors import OutputError
 from ..reader import PLANES
 from .execute import Outputs, run_task
@@ -46,7 +47,8 @@ def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes
               mode: str = "partial", overwrite: bool = False, stretch: str = "asinh",
               dataset_type: str | None = None, grid=None, grid_max: int = 100, grid_title: str | None = None,
               progress=None, jobs: int = 1, scheduler: str | None = None, scheduler_file: str | None = None,
-              single_file=None, dry_run: bool = False, chunk: int = DEFAULT_CHUNK) -> BatchResult:
+              single_file=None, dry_run: bool = False, chunk: int = DEFAULT_CHUNK,
+              max_pixels: int = DEFAULT_MAX_PIXELS) -> BatchResult:
     """Cut every target; write ``out_dir/manifest.csv`` and optionally a grid PNG.
 
     Parameters
@@ -88,7 +90,7 @@ def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes
         namer = StemNamer(table)
         preview_rows = frozenset(range(min(grid_max, len(table)))) if grid else frozenset()
         outputs = Outputs(out_dir, tuple(planes), png, mode, overwrite, stretch, repo.skymap.name,
-                          keep_cutouts=single_file is not None, preview_rows=preview_rows)
+                          keep_cutouts=single_file is not None, preview_rows=preview_rows, max_pixels=max_pixels)
         writer = _single_file_writer(single_file, overwrite)
 
         def path_of(row):

@@ -23,6 +23,7 @@ from ..errors import CutoutError, InputError
 REQUIRED_COLUMNS = ("id", "ra", "dec")
 OPTIONAL_COLUMNS = ("size", "band")
 MAX_STEM = 80
+MAX_FIELD = 16 * 1024 * 1024  # csv's default 128 kB would fail a whole list on one long line
 
 
 class TextColumn:
@@ -161,6 +162,7 @@ def _read_csv(path, size, band) -> TargetTable:
         raise InputError(f"cannot read target list {path}: {err.strerror}") from None
     with handle:
         try:
+            csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD))
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:

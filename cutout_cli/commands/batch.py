@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import dataset_type_option, diagnostic, echo_records, format_option, parse_planes
+from .common import dataset_type_option, diagnostic, echo_records, format_option, max_pixels_option, parse_planes
 
 
 @click.command("batch", context_settings={"max_content_width": 100})
@@ -28,11 +28,12 @@ from .common import dataset_type_option, diagnostic, echo_records, format_option
 @click.option("--single-file", type=click.Path(dir_okay=False),
               help="Write all cutouts into this one FITS file (planes as EXTNAME/EXTVER=row, a MANIFEST table).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (files, targets per file, rows without data); read no pixels.")
+@max_pixels_option
 @dataset_type_option
 @format_option
 @click.pass_context
 def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode, stretch, overwrite, jobs, scheduler,
-            scheduler_file, single_file, dry_run, dataset_type, fmt):
+            scheduler_file, single_file, dry_run, max_pixels, dataset_type, fmt):
     """Write one cutout per row of TARGETS (CSV with id, ra, dec; optional size, band).
 
     Targets are grouped by coadd file; each file is opened once per task (at
@@ -64,7 +65,7 @@ def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode
                            mode=mode, overwrite=overwrite, stretch=stretch, dataset_type=dataset_type, grid=grid,
                            grid_max=grid_max, grid_title=os.path.basename(targets), progress=progress,
                            jobs=jobs or os.cpu_count() or 1, scheduler=scheduler, scheduler_file=scheduler_file,
-                           single_file=single_file, dry_run=dry_run)
+                           single_file=single_file, dry_run=dry_run, max_pixels=max_pixels)
     counts = result.counts
     if dry_run:
         echo_records(result.plan.summary(), fmt)

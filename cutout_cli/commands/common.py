@@ -6,6 +6,7 @@ import click
 
 from ..coords import parse_dec, parse_ra
 from ..errors import InputError
+from ..geometry import DEFAULT_MAX_PIXELS
 from ..render import FORMATS
 
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
@@ -17,6 +18,8 @@ dec_option = click.option("--dec", metavar="DEC", help="Declination: degrees, or
 size_option = click.option("--size", metavar="SIZE", help="Cutout size: 300, 300px, 60arcsec, 1arcmin, 0.01deg or W,H.")
 tract_option = click.option("--tract", type=int, help="Tract id.")
 patch_option = click.option("--patch", metavar="P", help="Patch: sequential index (14) or x,y (4,1).")
+max_pixels_option = click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True,
+                                 help="Refuse cutouts larger than this many pixels per plane.")
 dataset_type_option = click.option("--dataset-type", metavar="NAME", help="Dataset type (default deep_coadd).")
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import (dataset_type_option, dec_option, diagnostic, echo_records, format_option, origin_option,
+from .common import (dataset_type_option, dec_option, diagnostic, echo_records, format_option, max_pixels_option,
+                     origin_option,
                      parse_patch, parse_planes, patch_option, ra_option, size_option, sky_position, tract_option)
 
 
@@ -27,10 +28,11 @@ from .common import (dataset_type_option, dec_option, diagnostic, echo_records, 
 @click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh", show_default=True,
               help="PNG stretch (limits from zscale).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@max_pixels_option
 @format_option
 @click.pass_context
 def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin, dataset_type, output, png, planes,
-            mode, stretch, overwrite, fmt):
+            mode, stretch, overwrite, max_pixels, fmt):
     """Cut one box out of a coadd (or of FITS_FILE) and write it.
 
     The box is either centred on --ra/--dec with --size (tract and patch
@@ -76,8 +78,8 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
         if tract is not None or patch is not None or band is not None:
             raise InputError("--tract/--patch/--band select a coadd in a repository; not with FITS_FILE")
         with open_image(fits_file) as image:
-            cutout = (image.cutout(ra_deg, dec_deg, parsed_size, plane_list, mode) if has_sky
-                      else image.get(box, origin, plane_list, mode))
+            cutout = (image.cutout(ra_deg, dec_deg, parsed_size, plane_list, mode, max_pixels=max_pixels) if has_sky
+                      else image.get(box, origin, plane_list, mode, max_pixels=max_pixels))
         record = {}
     else:
         from ..cli import open_repository
@@ -87,11 +89,13 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
             raise InputError("give --band", "e.g. --band r")
         patch_id = parse_patch(patch) if patch is not None else None
         if has_sky:
-            cutout = repo.cutout(ra_deg, dec_deg, parsed_size, band, dataset_type, plane_list, mode, tract, patch_id)
+            cutout = repo.cutout(ra_deg, dec_deg, parsed_size, band, dataset_type, plane_list, mode, tract, patch_id,
+                                 max_pixels)
         else:
             if tract is None or patch is None:
                 raise InputError("give --tract and --patch with --box", "or use --ra/--dec/--size")
-            cutout = repo.get(repo.ref(dataset_type, tract, patch_id, band), box, origin, plane_list, mode)
+            cutout = repo.get(repo.ref(dataset_type, tract, patch_id, band), box, origin, plane_list, mode,
+                              max_pixels=max_pixels)
         record = {key: cutout.provenance[key] for key in ("tract", "patch", "band")}
 
     if output:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .errors import DataError, InputError, NotFoundError
 from .geometry import Box
+from .remote import is_remote, join
 from .skymap import Patch, SkyMap, load_skymap
 
 TEMPLATE_FIELDS = ("tract", "patch", "patch_x", "patch_y", "band", "skymap")
@@ -75,24 +76,34 @@ class DatasetRef:
 
 
 class Repository:
-    """A coadd repository on local disk.
+    """A coadd repository on local disk or in remote storage.
 
     Parameters
     ----------
     root : str or os.PathLike, optional
-        Folder holding ``repo.json``; default ``$CUTOUT_REPO``, then the
-        bundled sample repository.
+        Folder holding ``repo.json``, or the URL of one (``s3://bucket/prefix``,
+        ``https://host/path``); default ``$CUTOUT_REPO``, then the bundled
+        sample repository.
+    anon, endpoint_url
+        For ``s3://`` repositories: unsigned requests (public buckets), and an
+        S3-compatible endpoint (default ``$AWS_ENDPOINT_URL``); see
+        :class:`cutout_cli.remote.RemoteOptions`.
     """
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, *, anon: bool | None = None, endpoint_url: str | None = None):
         root = root or os.environ.get("CUTOUT_REPO") or bundled_sample_repo()
-        self.root = Path(root)
-        config_path = self.root / "repo.json"
-        if not self.root.is_dir():
+        self.remote = None  # RemoteOptions of a URL repository
+        if is_remote(root):
+            from .remote import RemoteOptions
+
+            self.remote = RemoteOptions.from_env(anon, endpoint_url)
+        self.root = root.rstrip("/") if self.remote else Path(root)
+        config_path = self._join("repo.json")
+        if self.remote is None and not self.root.is_dir():
             raise DataError(f"repository {self.root} does not exist", "give --repo a folder holding repo.json")
         try:
-            self.config = json.loads(config_path.read_text())
-        except FileNotFoundError:
+            self.config = json.loads(self._read_text(config_path))
+        except (FileNotFoundError, NotFoundError):
             raise DataError(f"{config_path} does not exist", "a repository root holds repo.json (see DESIGN.md)") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise DataError(f"cannot read {config_path}: {err}", "fix the JSON") from None
@@ -105,6 +116,31 @@ class Repository:
 
     def __repr__(self) -> str:
         return f"Repository({str(self.root)!r})"
+
+    # -- storage: a local folder, or a URL read through cutout_cli.remote ----------------
+    def _join(self, relative: str):
+        return join(self.root, relative) if self.remote else self.root / relative
+
+    def _read_text(self, path) -> str:
+        if self.remote is None:
+            return Path(path).read_text()
+        from .remote import read_bytes
+
+        return read_bytes(str(path), self.remote).decode("utf-8")
+
+    def _glob(self, pattern: str) -> list[str]:
+        if self.remote is None:
+            return glob.glob(pattern)
+        from .remote import glob as remote_glob
+
+        return remote_glob(pattern, self.remote)
+
+    def _is_file(self, path) -> bool:
+        if self.remote is None:
+            return Path(path).is_file()
+        from .remote import exists
+
+        return exists(str(path), self.remote)
 
     @staticmethod
     def _check_template(name: str, template, source) -> str:
@@ -132,7 +168,23 @@ class Repository:
             return skymap_from_dict(spec, str(self.root / "repo.json"))
         from .skymap import PRESETS
 
+        if self.remote is not None and spec not in PRESETS:
+            return self._remote_skymap(spec)
         return load_skymap(spec if spec in PRESETS else self.root / spec)
+
+    def _remote_skymap(self, spec: str) -> SkyMap:
+        from .skymap import skymap_from_dict
+
+        url = self._join(spec)
+        try:
+            content = json.loads(self._read_text(url))
+        except NotFoundError:
+            raise DataError(f"skymap file {url} does not exist", "check the 'skymap' entry of repo.json") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DataError(f"cannot read skymap file {url}: {err}") from None
+        if not isinstance(content, dict):
+            raise DataError(f"skymap file {url} is not a JSON object")
+        return skymap_from_dict(content, url)
 
     @property
     def dataset_types(self) -> list[str]:
@@ -154,16 +206,17 @@ class Repository:
                 "band": band, "skymap": self.skymap.name}
 
     def expected_path(self, dataset_type: str | None, patch: Patch, band: str) -> Path:
-        """Where the template says the dataset is (``*`` left unexpanded)."""
+        """Where the template says the dataset is (``*`` left unexpanded); a URL string
+        for a remote repository."""
         _, template = self._template(dataset_type)
-        return self.root / template.format(**self._fields(patch, band))
+        return self._join(template.format(**self._fields(patch, band)))
 
     def bands(self, dataset_type: str | None, patch: Patch) -> list[str]:
         """Bands present for one patch (by globbing the template's ``{band}``)."""
         dataset_type, template = self._template(dataset_type)
         if "{band}" not in template:
             return []
-        partial = str(self.root / template.format(**{**self._fields(patch, ""), "band": "{band}"}))
+        partial = str(self._join(template.format(**{**self._fields(patch, ""), "band": "{band}"})))
         pieces = re.split(r"(\{band\}|\*)", partial)
         pattern = "".join("*" if p in ("{band}", "*") else glob.escape(p) for p in pieces)
         regex, seen_band = "", False
@@ -174,18 +227,18 @@ class Repository:
             else:
                 regex += "[^/]*" if piece == "*" else re.escape(piece)
         matcher = re.compile(regex + "$")
-        return sorted({m.group("band") for m in map(matcher.match, glob.glob(pattern)) if m})
+        return sorted({m.group("band") for m in map(matcher.match, self._glob(pattern)) if m})
 
     def find(self, dataset_type: str | None, patch: Patch, band: str) -> DatasetRef | None:
         """The dataset of one patch and band, or None when it is absent."""
         dataset_type, _ = self._template(dataset_type)
         expected = self.expected_path(dataset_type, patch, band)
         if "*" in str(expected):
-            matches = sorted(glob.glob(glob.escape(str(expected)).replace(glob.escape("*"), "*")))
+            matches = sorted(self._glob(glob.escape(str(expected)).replace(glob.escape("*"), "*")))
             if not matches:
                 return None
             path = matches[-1]  # the newest run when names sort by time
-        elif expected.is_file():
+        elif self._is_file(expected):
             path = str(expected)
         else:
             return None
@@ -265,7 +318,7 @@ class Repository:
         """
         from .handle import ImageHandle
 
-        return ImageHandle(ref.path, self.provenance(ref))
+        return ImageHandle(ref.path, self.provenance(ref), remote=self.remote)
 
     def get(self, ref: DatasetRef, bbox: Box | None = None, origin: str = "parent", planes=None,
             mode: str = "partial", provenance: dict | None = None, max_pixels: int | None = None):
@@ -295,25 +348,51 @@ class Repository:
                 "skymap": self.skymap.name}
 
     def cutout(self, ra: float, dec: float, size, band: str, dataset_type: str | None = None, planes=None,
-               mode: str = "partial", tract: int | None = None, patch=None, max_pixels: int | None = None):
+               mode: str = "partial", tract: int | None = None, patch=None, max_pixels: int | None = None,
+               provenance: dict | None = None):
         """Cutout of ``size`` centred on (ra, dec) (degrees) in ``band``.
 
-        The coadd is the position's home patch (findTract + findPatch) unless
-        ``tract`` and ``patch`` name another.  ``size`` is a
+        The coadd is the position's home patch (findTract + findPatch).  A box
+        that does not fit in the home patch is assembled from its neighbours
+        (and, across a tract boundary, from a tract where it fits whole); see
+        :mod:`cutout_cli.mosaic`.  ``tract`` and ``patch`` force one patch
+        instead (pixels outside it are NaN / NO_DATA).  ``size`` is a
         :class:`cutout_cli.coords.Size` or text such as ``"60arcsec"`` or
-        ``"301"`` (pixels); angles become pixels with ``round()`` at the tract's
-        pixel scale.  The box is in PARENT pixels of the tract.
+        ``"301"`` (pixels); angles become pixels with ``round()`` at the
+        tract's pixel scale.  The box is in PARENT pixels of the tract.
         """
-        if tract is None and patch is None:
-            tract_info, patch_info = self.skymap.find_home(ra, dec)
-        elif tract is None or patch is None:
+        from .coords import Size, parse_size
+        from .geometry import sky_box
+
+        size = size if isinstance(size, Size) else parse_size(size)
+        if (tract is None) != (patch is None):
             raise InputError("give both tract and patch, or neither")
-        else:
+        if tract is not None:
             tract_info = self.skymap.tract(tract)
             patch_info = tract_info.patch(patch)
+        else:
+            tract_info, patch_info = self.skymap.find_home(ra, dec)
+            box, _, _ = sky_box(tract_info, ra, dec, size)
+            if not patch_info.outer.contains_box(box):
+                from .mosaic import assemble, choose_tract
+
+                tract_info, box, cx, cy = choose_tract(self.skymap, ra, dec, size)
+                request = {"ra": ra, "dec": dec, "size": str(size), "center_x": cx, "center_y": cy,
+                           **(provenance or {})}
+                return assemble(self, tract_info, box, band, dataset_type, planes, mode, request,
+                                **_limit(max_pixels))
         ref = self.ref(dataset_type, tract_info.id, patch_info.index, band)
         with self.deferred(ref) as handle:
-            return handle.cutout(ra, dec, size, planes, mode, frame=tract_info, **_limit(max_pixels))
+            return handle.cutout(ra, dec, size, planes, mode, frame=tract_info, provenance=provenance,
+                                 **_limit(max_pixels))
+
+    def get_box(self, tract: int, bbox: Box, band: str, dataset_type: str | None = None, planes=None,
+                mode: str = "partial", max_pixels: int | None = None):
+        """A PARENT box of a tract, from as many of its patches as it needs (never resampled)."""
+        from .mosaic import assemble
+
+        return assemble(self, self.skymap.tract(tract), bbox, band, dataset_type, planes, mode,
+                        **_limit(max_pixels))
 
     def batch(self, targets, out_dir, size=None, band: str | None = None, **options) -> list[dict]:
         """Cutouts for many targets, written to ``out_dir``; returns the manifest rows.

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..geometry import DEFAULT_MAX_PIXELS
-from ..errors import CutoutError
+from ..errors import CutoutError, RemoteError
+from ..geometry import DEFAULT_MAX_PIXELS, Box
 from .manifest import ERROR, OK, SKIPPED
 
 FITS_BLOCK = 2880
@@ -34,6 +34,10 @@ class Outputs:
     keep_cutouts: bool = False  # return cutouts to the caller (single-file output) instead of writing them
     max_pixels: int = DEFAULT_MAX_PIXELS
     preview_rows: frozenset = frozenset()
+    remote: object = None  # RemoteOptions for coadds given by URL
+    remote_read: str = "auto"  # ranged, download, or auto (see batch/remote_read.py)
+    download_threshold: int = 0  # auto: download from this many targets (0: the default)
+    scratch_dir: str | None = None  # where downloads go (default out_dir)
 
     def fits_path(self, stem: str, band: str) -> str:
         return os.path.join(self.out_dir, f"{stem}_{band}.fits")
@@ -64,36 +68,65 @@ def is_complete_fits(path: str) -> bool:
 
 def run_task(task, outputs: Outputs) -> TaskResult:
     """Cut, write and report every target of ``task``."""
-    from ..handle import ImageHandle
+    from .remote_read import task_handle
 
-    ref = task.ref
     result = TaskResult(task.rows, np.full(len(task.rows), ERROR, np.uint8))
-    provenance = {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
-                  "skymap": outputs.skymap}
-    with ImageHandle(ref.path, provenance) as handle:
+    ref = task.ref
+    if ref is None:
+        cut = _assembler(task, outputs)
+        handle = None
+    else:
+        provenance = {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
+                      "skymap": outputs.skymap}
+        handle = task_handle(task, provenance, outputs)
+
+        def cut(i):
+            bx, by, width, height = (int(v) for v in task.boxes[i])
+            return handle.get(Box(bx, by, width, height), planes=outputs.planes, mode=outputs.mode,
+                              provenance=_request(task, i), max_pixels=outputs.max_pixels)
+    try:
         for i, row in enumerate(task.rows):
             row = int(row)
             try:
-                result.status[i] = _cut_one(task, i, row, handle, outputs, result)
+                result.status[i] = _cut_one(task, i, row, cut, outputs, result)
+            except RemoteError as err:  # storage refuses or is unreachable: the other rows would fail alike
+                for later in task.rows[i:]:
+                    result.messages[int(later)] = str(err)
+                break
             except CutoutError as err:
                 result.messages[row] = str(err)
+    finally:
+        if handle is not None:
+            handle.close()
     return result
 
 
-def _cut_one(task, i: int, row: int, handle, outputs: Outputs, result: TaskResult) -> int:
-    from ..geometry import Box
+def _request(task, i: int) -> dict:
+    return {"id": task.ids[i], "ra": float(task.ra[i]), "dec": float(task.dec[i]), "size": task.sizes[i]}
 
-    band = task.ref.band
+
+def _assembler(task, outputs: Outputs):
+    """Cut function for targets whose boxes need several patches (one repository per task)."""
+    from ..repo import Repository
+
+    repo = Repository(task.repo_root)
+
+    def cut(i):
+        return repo.cutout(float(task.ra[i]), float(task.dec[i]), task.sizes[i], task.bands[i],
+                           task.dataset_type, outputs.planes, outputs.mode, max_pixels=outputs.max_pixels,
+                           provenance=_request(task, i))
+    return cut
+
+
+def _cut_one(task, i: int, row: int, cut, outputs: Outputs, result: TaskResult) -> int:
+    band = task.bands[i]
     fits_path, png_path = outputs.fits_path(task.stems[i], band), outputs.png_path(task.stems[i], band)
     if not outputs.keep_cutouts and not outputs.overwrite and is_complete_fits(fits_path) \
             and (not outputs.png or os.path.exists(png_path)):
         if row in outputs.preview_rows:
             result.previews[row] = _read_preview(fits_path)
         return SKIPPED
-    bx, by, width, height = (int(v) for v in task.boxes[i])
-    cutout = handle.get(Box(bx, by, width, height), planes=outputs.planes, mode=outputs.mode, provenance={
-        "id": task.ids[i], "ra": float(task.ra[i]), "dec": float(task.dec[i]), "size": task.sizes[i]},
-        max_pixels=outputs.max_pixels)
+    cutout = cut(i)
     if outputs.keep_cutouts:
         result.cutouts.append((row, cutout))
     else:

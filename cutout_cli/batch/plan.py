@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CutoutError
+from ..errors import CutoutError, RemoteError
 from .manifest import ERROR, NO_DATA, PENDING
 from .targets import TargetTable
 
 DEFAULT_CHUNK = 2000
+ASSEMBLY_CHUNK = 200
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Task:
     tile layout.
     """
 
-    ref: object  # DatasetRef
+    ref: object  # DatasetRef; None for an assembly task (boxes that need several patches)
     rows: np.ndarray
     boxes: np.ndarray
     ids: list
@@ -37,6 +38,9 @@ class Task:
     ra: np.ndarray
     dec: np.ndarray
     sizes: list
+    bands: list = field(default_factory=list)
+    repo_root: str = ""  # assembly tasks reopen the repository in the worker
+    dataset_type: str | None = None
 
 
 @dataclass
@@ -58,6 +62,9 @@ class Plan:
     patch: np.ndarray
     boxes: np.ndarray
     groups: list = field(default_factory=list)
+    assemble: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # rows cut from several patches
+    repo_root: str = ""
+    dataset_type: str | None = None
     reasons: list = field(default_factory=list)
     _reason_codes: dict = field(default_factory=dict)
 
@@ -78,10 +85,10 @@ class Plan:
 
     @property
     def num_planned(self) -> int:
-        return sum(len(g.rows) for g in self.groups)
+        return sum(len(g.rows) for g in self.groups) + len(self.assemble)
 
     def num_tasks(self, chunk: int = DEFAULT_CHUNK) -> int:
-        return sum(-(-len(g.rows) // chunk) for g in self.groups)
+        return sum(-(-len(g.rows) // chunk) for g in self.groups) + -(-len(self.assemble) // ASSEMBLY_CHUNK)
 
     def tasks(self, namer, chunk: int = DEFAULT_CHUNK):
         """Tasks of at most ``chunk`` targets, file by file."""
@@ -89,21 +96,32 @@ class Plan:
         for group in self.groups:
             for start in range(0, len(group.rows), chunk):
                 rows = group.rows[start:start + chunk]
-                yield Task(group.ref, rows, self.boxes[rows], [table.ids[i] for i in rows],
-                           [namer(i) for i in rows], table.ra[rows], table.dec[rows],
-                           [str(table.size_of(i)) for i in rows])
+                yield self._task(group.ref, rows, namer)
+        for start in range(0, len(self.assemble), ASSEMBLY_CHUNK):
+            yield self._task(None, self.assemble[start:start + ASSEMBLY_CHUNK], namer)
+
+    def _task(self, ref, rows, namer) -> Task:
+        table = self.table
+        return Task(ref, rows, self.boxes[rows], [table.ids[i] for i in rows], [namer(i) for i in rows],
+                    table.ra[rows], table.dec[rows], [str(table.size_of(i)) for i in rows],
+                    [table.band_of(i) for i in rows], self.repo_root, self.dataset_type)
 
     def summary(self) -> list[dict]:
         """One record per coadd file (for ``--dry-run``)."""
-        return [{"tract": g.ref.tract, "patch": g.ref.patch, "band": g.ref.band, "targets": len(g.rows),
-                 "path": g.ref.path} for g in self.groups]
+        records = [{"tract": g.ref.tract, "patch": g.ref.patch, "band": g.ref.band, "targets": len(g.rows),
+                    "path": g.ref.path} for g in self.groups]
+        if len(self.assemble):
+            records.append({"tract": "", "patch": "", "band": "", "targets": len(self.assemble),
+                            "path": "(boxes assembled from several patches)"})
+        return records
 
 
 def plan_batch(repo, table: TargetTable, dataset_type: str | None = None) -> Plan:
     """Home tract/patch, box and coadd file of every row of ``table``."""
     n = len(table)
     plan = Plan(table, np.full(n, PENDING, np.uint8), np.full(n, -1, np.int32), np.full(n, -1, np.int32),
-                np.full(n, -1, np.int32), np.zeros((n, 4), np.int64))
+                np.full(n, -1, np.int32), np.zeros((n, 4), np.int64), repo_root=str(repo.root),
+                dataset_type=dataset_type)
     for row, message in table.errors.items():
         plan.mark(row, ERROR, message)
     rows = np.flatnonzero(plan.status == PENDING)
@@ -155,15 +173,27 @@ def _group_by_file(plan: Plan, repo, dataset_type) -> None:
     rows = rows[order]
     keys = np.stack([plan.tract[rows], plan.patch[rows], plan.table.band_code[rows]], axis=1)
     starts = np.flatnonzero(np.any(np.diff(keys, axis=0) != 0, axis=1)) + 1
+    assemble = []
     for members in np.split(rows, starts):
         first = members[0]
         tract, patch = int(plan.tract[first]), int(plan.patch[first])
+        outer = repo.skymap.tract(tract).patch(patch).outer
+        boxes = plan.boxes[members]
+        fits = ((boxes[:, 0] >= outer.begin_x) & (boxes[:, 1] >= outer.begin_y)
+                & (boxes[:, 0] + boxes[:, 2] <= outer.end_x) & (boxes[:, 1] + boxes[:, 3] <= outer.end_y))
+        assemble.append(members[~fits])
+        members = members[fits]
+        if not len(members):
+            continue
         try:
             ref = repo.ref(dataset_type, tract, patch, plan.table.band_of(first))
+        except RemoteError:  # storage refusing or unreachable is not "no data": stop the batch
+            raise
         except CutoutError as err:
             plan.mark(members, NO_DATA, str(err))
             continue
         plan.groups.append(Group(ref, members))
+    plan.assemble = np.concatenate(assemble) if assemble else plan.assemble
 
 
 def _home_tracts(skymap, ras: np.ndarray, decs: np.ndarray) -> np.ndarray:

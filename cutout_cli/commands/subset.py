@@ -38,6 +38,9 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
     The box is either centred on --ra/--dec with --size (tract and patch
     resolved with findTract + findPatch unless --tract/--patch are given), or
     --box X0,Y0,W,H of --tract/--patch (PARENT pixels unless --origin local).
+    A box that does not fit in one patch is assembled from the patches of
+    its tract (inner regions, same pixel grid, never resampled); give
+    --tract without --patch to cut any box of a tract that way.
     Pixels are copied unresampled; the FITS output keeps the sky WCS, XY0
     (LTV1/2 and the A WCS) and the MP_* mask planes of the source.
     An existing output is never replaced without --overwrite.
@@ -77,7 +80,9 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
 
         if tract is not None or patch is not None or band is not None:
             raise InputError("--tract/--patch/--band select a coadd in a repository; not with FITS_FILE")
-        with open_image(fits_file) as image:
+        from ..cli import remote_options
+
+        with open_image(fits_file, remote_options(ctx)) as image:
             cutout = (image.cutout(ra_deg, dec_deg, parsed_size, plane_list, mode, max_pixels=max_pixels) if has_sky
                       else image.get(box, origin, plane_list, mode, max_pixels=max_pixels))
         record = {}
@@ -92,11 +97,18 @@ def command(ctx, fits_file, ra, dec, size, band, tract, patch, box_text, origin,
             cutout = repo.cutout(ra_deg, dec_deg, parsed_size, band, dataset_type, plane_list, mode, tract, patch_id,
                                  max_pixels)
         else:
-            if tract is None or patch is None:
-                raise InputError("give --tract and --patch with --box", "or use --ra/--dec/--size")
-            cutout = repo.get(repo.ref(dataset_type, tract, patch_id, band), box, origin, plane_list, mode,
-                              max_pixels=max_pixels)
+            if tract is None:
+                raise InputError("give --tract (and --patch) with --box", "or use --ra/--dec/--size")
+            if patch is None:  # a tract box, assembled from the patches it needs
+                if origin == "local":
+                    raise InputError("--origin local needs --patch")
+                cutout = repo.get_box(tract, box, band, dataset_type, plane_list, mode, max_pixels)
+            else:
+                cutout = repo.get(repo.ref(dataset_type, tract, patch_id, band), box, origin, plane_list, mode,
+                                  max_pixels=max_pixels)
         record = {key: cutout.provenance[key] for key in ("tract", "patch", "band")}
+        if "source_ids" in cutout.provenance:
+            record["sources"] = ";".join(cutout.provenance["source_ids"])
 
     if output:
         cutout.writeto(output, overwrite=overwrite)

@@ -1,0 +1,155 @@
+"""Cutouts that do not fit in one patch: assembled, never resampled.
+
+All patches of a tract share the tract's pixel grid, so a box crossing patch
+boundaries is filled by copying pixels: each pixel comes from the patch whose
+*inner* box holds it (inner boxes tile the tract, so every pixel has exactly
+one home); pixels beyond the tract's inner boxes (past the tract edge) come
+from an edge patch's outer border when a file covers them, else are NaN /
+NO_DATA.  A box crossing a tract boundary is taken from a tract whose bbox
+holds it whole (tracts overlap); if none does, from the tract holding most of
+it, the rest NO_DATA.
+
+Boxes are PARENT (tract) pixels; begin inclusive, end exclusive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cutout import Cutout, extract
+from .errors import CutoutError, NotFoundError
+from .geometry import DEFAULT_MAX_PIXELS, Box, check_pixel_count, sky_box
+
+
+_FAR = 1 << 40
+
+
+def home_region(tract, patch) -> Box:
+    """Pixels whose home is ``patch``: its inner box, stretched to infinity past the tract edge
+    for edge patches (so these regions tile the whole plane without overlap)."""
+    nx, ny = tract.num_patches
+    inner = patch.inner
+    x0 = -_FAR if patch.x == 0 else inner.begin_x
+    y0 = -_FAR if patch.y == 0 else inner.begin_y
+    x1 = _FAR if patch.x == nx - 1 else inner.end_x
+    y1 = _FAR if patch.y == ny - 1 else inner.end_y
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def contributing_patches(tract, box: Box) -> list[tuple[object, Box]]:
+    """``(patch, region)`` pairs covering ``box``: region = ``box`` ∩ home region ∩ outer box
+    (past the tract edge only an edge patch's outer border has pixels)."""
+    pw, ph = tract.patch_inner_dimensions
+    nx, ny = tract.num_patches
+
+    def clamp(value, top):
+        return max(0, min(top, value))
+
+    found = []
+    for py in range(clamp(box.begin_y // ph, ny - 1), clamp(box.max_y // ph, ny - 1) + 1):
+        for px in range(clamp(box.begin_x // pw, nx - 1), clamp(box.max_x // pw, nx - 1) + 1):
+            patch = tract.patch((px, py))
+            region = box.intersection(home_region(tract, patch)).intersection(patch.outer)
+            if not region.is_empty:
+                found.append((patch, region))
+    return found
+
+
+def choose_tract(skymap, ra: float, dec: float, size) -> tuple[object, Box, float, float]:
+    """The tract for a sky box: the home tract if the box fits in its bbox, else another
+    overlapping tract where it fits whole, else the one holding most of it."""
+    home = skymap.find_tract(ra, dec)
+    candidates = [home] + [skymap.tract(t) for t in skymap.candidate_tract_ids(ra, dec) if t != home.id]
+    best = None
+    for tract in candidates:
+        try:
+            box, cx, cy = sky_box(tract, ra, dec, size)
+        except CutoutError:
+            continue
+        if tract.bbox.contains_box(box):
+            return tract, box, cx, cy
+        covered = box.intersection(tract.bbox)
+        area = covered.width * covered.height
+        if best is None or area > best[0]:
+            best = (area, tract, box, cx, cy)
+    if best is None:
+        raise NotFoundError(f"position ({ra:.6f}, {dec:.6f}) cannot be projected onto any tract")
+    return best[1:]
+
+
+def assemble(repo, tract, box: Box, band: str, dataset_type: str | None = None, planes=None,
+             mode: str = "partial", provenance: dict | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Cutout:
+    """Cut ``box`` (PARENT pixels of ``tract``) from as many patches as it needs.
+
+    Headers (WCS, XY0) are those a single-patch cutout would have: every patch
+    of a tract shares its pixel grid.  Mask bits are translated by plane name
+    when patches disagree on them.  The primary header lists every
+    contributing file (``NSOURCE``, ``SRCFILEn``).
+    """
+    check_pixel_count(box.width, box.height, max_pixels)
+    pieces = []  # (ref, region)
+    missing = []
+    for patch, region in contributing_patches(tract, box):
+        ref = repo.find(dataset_type, patch, band)
+        if ref is None:
+            missing.append(repo.expected_path(dataset_type, patch, band))
+            continue
+        pieces.append((ref, region))
+    if not pieces:
+        raise NotFoundError(f"no {dataset_type or repo.default_dataset_type()} in band {band} covers box {box} "
+                            f"of tract {tract.id}", f"expected e.g. {missing[0]}" if missing else None)
+    covered = sum(region.width * region.height for _, region in pieces)
+    complete = covered == box.width * box.height
+    if mode == "strict" and not complete:
+        raise NotFoundError(f"box {box} of tract {tract.id} is not wholly covered by band {band} coadds",
+                            "use --mode partial to fill the missing pixels with NaN / NO_DATA")
+    return _paste(repo, pieces, box, planes, provenance or {}, complete)
+
+
+def _paste(repo, pieces, box: Box, planes, provenance: dict, complete: bool) -> Cutout:
+    from .handle import ImageHandle
+
+    result = None
+    sources = []
+    for ref in dict.fromkeys(ref for ref, _ in pieces):
+        with ImageHandle(ref.path, repo.provenance(ref)) as handle:
+            for region in (r for piece_ref, r in pieces if piece_ref == ref):
+                part = handle.get(region, planes=planes, mode="strict")
+                if result is None:
+                    result = _empty_like(handle.file, part, box, provenance)
+                _copy_into(result, part, region, box)
+        sources.append(ref)
+    result.provenance.update({"complete": complete, "sources": [r.path for r in sources],
+                              "source_ids": [f"{r.tract}/{r.patch}/{r.band}" for r in sources]})
+    header = result.primary_header.updated({
+        "NSOURCE": (len(sources), "coadd files this cutout was assembled from"),
+        **{f"SRCFILE{i + 1}": (r.path, f"source {r.tract}/{r.patch}/{r.band}") for i, r in enumerate(sources)},
+        "CUTFULL": (complete, "box wholly covered by the sources"),
+    })
+    result.primary_header = header
+    return result
+
+
+def _empty_like(coadd, part: Cutout, box: Box, provenance: dict) -> Cutout:
+    """A cutout of ``box`` with ``part``'s planes and headers, filled with NaN / NO_DATA."""
+    template = extract(coadd, box, tuple(part.planes), "partial", {**part.provenance, **provenance})
+    for name, array in template.planes.items():
+        array[...] = coadd.fill_value(name)
+    return template
+
+
+def _copy_into(result: Cutout, part: Cutout, region: Box, box: Box) -> None:
+    rows, cols = region.slices((box.begin_x, box.begin_y))
+    for name, array in part.planes.items():
+        if name == "MASK" and part.mask_planes != result.mask_planes:
+            array = _translate_mask(array, part.mask_planes, result.mask_planes)
+        result.planes[name][rows, cols] = array
+
+
+def _translate_mask(mask: np.ndarray, source: dict, target: dict) -> np.ndarray:
+    """Re-express mask bits by plane name (planes unknown to ``target`` are dropped)."""
+    out = np.zeros_like(mask)
+    for name, bit in source.items():
+        if name in target:
+            out |= ((mask >> bit) & 1).astype(mask.dtype) << target[name]
+    return out

@@ -1,0 +1,170 @@
+"""Cutouts across patch and tract boundaries equal the same box of one tract-wide image."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from cutout_cli.geometry import Box
+from cutout_cli.mosaic import contributing_patches
+from cutout_cli.repo import Repository
+from cutout_cli.sample import plane_headers
+from cutout_cli.writers.fits import compression_kwargs, write_exposure
+
+from .conftest import SMALL_SKYMAP, TARGET_11, TEMPLATE, run_cli
+
+PLANES = ("IMAGE", "MASK", "VARIANCE")
+
+
+class TractTruth:
+    """A synthetic image of a region of one tract, and patch files cut from it.
+
+    Each patch file holds the truth on its inner box and *wrong* values on its
+    border (outer minus inner), so a cutout that uses a patch's border where a
+    neighbour's inner region should be used cannot equal the truth.
+    """
+
+    def __init__(self, repo, tract, region: Box, seed=0):
+        self.repo, self.tract, self.region = repo, tract, region
+        rng = np.random.default_rng(seed)
+        self.planes = {"IMAGE": rng.normal(100, 10, region.shape).astype("f4"),
+                       "MASK": rng.integers(0, 1 << 9, region.shape).astype("i4"),
+                       "VARIANCE": rng.uniform(50, 150, region.shape).astype("f4")}
+
+    def write_patches(self, box: Box, skip=()):
+        for patch, _ in contributing_patches(self.tract, box):
+            if patch.index in skip:
+                continue
+            outer = patch.outer
+            headers = plane_headers(self.tract, patch)
+            arrays = []
+            for name in PLANES:
+                data = self.planes[name][outer.slices((self.region.begin_x, self.region.begin_y))].copy()
+                border = np.ones(outer.shape, bool)
+                border[patch.inner.slices((outer.begin_x, outer.begin_y))] = False
+                data[border] = data[border] + (1000 if name != "MASK" else 1 << 9)
+                arrays.append((name, data, headers[name]))
+            path = self.repo.expected_path(None, patch, "r")
+            compress = {name: compression_kwargs("gzip", outer.shape, 64) for name in PLANES}  # lossless
+            write_exposure(path, [{"name": "TRACT", "value": self.tract.id}], arrays, overwrite=True,
+                           compress=compress)
+
+    def truth(self, name, box: Box):
+        return self.planes[name][box.slices((self.region.begin_x, self.region.begin_y))]
+
+
+def make_repo(root):
+    (root / "skymaps").mkdir(parents=True)
+    (root / "skymaps" / "small.json").write_text(json.dumps(SMALL_SKYMAP))
+    (root / "repo.json").write_text(json.dumps({"skymap": "skymaps/small.json", "datasets": {"deep_coadd": TEMPLATE}}))
+    return Repository(root)
+
+
+def assert_equals_truth(cut_path, truth: TractTruth, box: Box):
+    with fits.open(cut_path) as cut:
+        for name in PLANES:
+            np.testing.assert_array_equal(cut[name].data, truth.truth(name, box))
+        assert (cut["IMAGE"].header["CRVAL1A"], cut["IMAGE"].header["CRVAL2A"]) == (box.begin_x, box.begin_y)
+        yy, xx = np.mgrid[0:box.height:7, 0:box.width:7]
+        sky_cut = WCS(cut["IMAGE"].header).wcs_pix2world(xx.ravel(), yy.ravel(), 0)
+        sky_tract = truth.tract.pixel_to_sky(xx.ravel() + box.begin_x, yy.ravel() + box.begin_y)
+        assert np.max(np.abs(np.array(sky_cut) - np.array(sky_tract))) < 1e-9
+        return cut[0].header
+
+
+@pytest.fixture(scope="module")
+def corner(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("corner"))
+    tract, home = repo.skymap.find_home(*TARGET_11)
+    corner_x, corner_y = (home.x + 1) * 200, (home.y + 1) * 200
+    region = Box(corner_x - 300, corner_y - 300, 600, 600)
+    truth = TractTruth(repo, tract, region)
+    box = Box(corner_x - 37, corner_y - 23, 70, 50)
+    truth.write_patches(box)
+    return repo, truth, box
+
+
+def test_box_over_a_patch_corner_equals_the_tract_image(corner, tmp_path):
+    repo, truth, box = corner
+    assert len(contributing_patches(truth.tract, box)) == 4
+    out = tmp_path / "corner.fits"
+    result = run_cli("--repo", repo.root, "subset", "--tract", truth.tract.id, "--band", "r",
+                     "--box", f"{box.begin_x},{box.begin_y},{box.width},{box.height}", "-o", out, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    header = assert_equals_truth(out, truth, box)
+    assert header["NSOURCE"] == 4 and header["CUTFULL"] is True
+    assert len(json.loads(result.stdout)["sources"].split(";")) == 4
+
+
+def test_sky_cutout_near_a_corner_is_assembled(corner, tmp_path):
+    repo, truth, box = corner
+    ra, dec = (float(v) for v in truth.tract.pixel_to_sky(*box.center))
+    cutout = repo.cutout(ra, dec, f"{box.width},{box.height}", band="r")
+    assert cutout.bbox == Box.centered(*(float(v) for v in truth.tract.sky_to_pixel(ra, dec)), box.width, box.height)
+    for name in PLANES:
+        np.testing.assert_array_equal(cutout.planes[name], truth.truth(name, cutout.bbox))
+    assert len(cutout.provenance["sources"]) == 4
+
+
+def test_batch_assembles_boxes_that_leave_their_patch(corner, tmp_path):
+    repo, truth, box = corner
+    ra, dec = (float(v) for v in truth.tract.pixel_to_sky(*box.center))
+    inside_ra, inside_dec = (float(v) for v in truth.tract.pixel_to_sky(box.begin_x + 5, box.begin_y + 5))
+    targets = tmp_path / "t.csv"
+    targets.write_text(f"id,ra,dec,size\ncorner,{ra!r},{dec!r},{box.width},{box.height}\n"
+                       f"inside,{inside_ra!r},{inside_dec!r},5\n".replace(f"{box.width},{box.height}",
+                                                                          f'"{box.width},{box.height}"'))
+    result = run_cli("--repo", repo.root, "batch", targets, "--band", "r", "--out", tmp_path / "out", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(tmp_path / "out" / "manifest.csv")))
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    with fits.open(tmp_path / "out" / "corner_r.fits") as cut:
+        x0, y0 = cut["IMAGE"].header["CRVAL1A"], cut["IMAGE"].header["CRVAL2A"]
+        bbox = Box(x0, y0, box.width, box.height)
+        for name in PLANES:
+            np.testing.assert_array_equal(cut[name].data, truth.truth(name, bbox))
+        assert cut[0].header["NSOURCE"] == 4 and cut[0].header["TARGETID"] == "corner"
+
+
+def test_missing_patch_is_no_data_or_strict_error(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    tract, home = repo.skymap.find_home(*TARGET_11)
+    corner_x, corner_y = (home.x + 1) * 200, (home.y + 1) * 200
+    truth = TractTruth(repo, tract, Box(corner_x - 300, corner_y - 300, 600, 600), seed=3)
+    box = Box(corner_x - 10, corner_y - 10, 20, 20)
+    missing = tract.patch((home.x + 1, home.y + 1)).index
+    truth.write_patches(box, skip={missing})
+    cutout = repo.get_box(tract.id, box, "r")
+    image, mask = cutout.image, cutout.mask
+    np.testing.assert_array_equal(image[:10, :10], truth.truth("IMAGE", box)[:10, :10])
+    assert np.isnan(image[10:, 10:]).all() and (mask[10:, 10:] == 1 << 8).all()
+    assert not np.isnan(image[:10, :]).any() and cutout.provenance["complete"] is False
+    strict = run_cli("--repo", repo.root, "subset", "--tract", tract.id, "--band", "r", "--box",
+                     f"{box.begin_x},{box.begin_y},20,20", "--mode", "strict", "-o", tmp_path / "s.fits")
+    assert strict.returncode == 3 and "not wholly covered" in strict.stderr
+
+
+def test_box_across_a_tract_edge_comes_from_the_tract_where_it_fits(tmp_path):
+    """At tract 5063 pixel (24600, 280) the home tract has 280 px of margin, tract 4848 has 313 px:
+    a 601 px box does not fit the home tract, and must be cut whole from 4848."""
+    repo = make_repo(tmp_path / "repo")
+    home = repo.skymap.tract(5063)
+    ra, dec = (float(v) for v in home.pixel_to_sky(24600.0, 280.0))
+    assert repo.skymap.find_tract(ra, dec).id == 5063
+    other = repo.skymap.tract(4848)
+    x, y = (float(v) for v in other.sky_to_pixel(ra, dec))
+    expected = Box.centered(x, y, 601, 601)
+    assert other.bbox.contains_box(expected)
+    assert not home.bbox.contains_box(Box.centered(24600.0, 280.0, 601, 601))
+    truth = TractTruth(repo, other, expected.grown(250), seed=5)
+    truth.write_patches(expected)
+    out = tmp_path / "edge.fits"
+    result = run_cli("--repo", repo.root, "subset", "--ra", repr(ra), "--dec", repr(dec), "--size", "601",
+                     "--band", "r", "-o", out, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["tract"] == 4848
+    header = assert_equals_truth(out, truth, expected)
+    assert header["CUTFULL"] is True and header["TRACT"] == 4848

@@ -168,18 +168,11 @@ def parse_int_box(text: str) -> tuple[int, int, int, int]:
     return x0, y0, w, h
 
 
-# -- IVOA POS regions --------------------------------------------------------
+# -- positions and IVOA POS regions -------------------------------------------------
 @dataclass(frozen=True)
 class Point:
     ra: float
     dec: float
-
-
-@dataclass(frozen=True)
-class Circle:
-    ra: float
-    dec: float
-    radius: float  # degrees
 
 
 def parse_position(text: str) -> tuple[float, float]:
@@ -189,31 +182,18 @@ def parse_position(text: str) -> tuple[float, float]:
         return parse_ra(tokens[0]), parse_dec(tokens[1])
     if len(tokens) == 6:
         return parse_ra(":".join(tokens[:3])), parse_dec(":".join(tokens[3:]))
-    raise InputError(f"cannot read position {text!r}", 'give "RA DEC", e.g. "53.1 -27.8"')
+    raise InputError(f"cannot read position {text!r}", 'give "RA DEC", e.g. "53.1 -28.1"')
 
 
-def parse_pos(text: str) -> Point | Circle:
-    """Parse a position or an IVOA POS region string.
-
-    Accepts ``"RA DEC"``, ``"CIRCLE ra dec radius"`` (degrees).  POLYGON and
-    RANGE regions are reported as not supported yet.
-    """
+def parse_pos(text: str):
+    """A :class:`Point` from ``"RA DEC"``, or an lsst.sphgeom region from an IVOA POS
+    string (``CIRCLE ra dec r``, ``POLYGON ra1 dec1 ...``, ``RANGE ra1 ra2 dec1 dec2``; degrees)."""
     tokens = str(text).split()
     if not tokens:
-        raise InputError("empty position", 'give "RA DEC" or "CIRCLE ra dec radius"')
-    shape = tokens[0].upper()
-    if shape == "CIRCLE":
-        if len(tokens) != 4:
-            raise InputError(f"cannot read {text!r}", "CIRCLE takes ra dec radius in degrees")
-        ra, dec = parse_ra(tokens[1]), parse_dec(tokens[2])
-        try:
-            radius = float(tokens[3])
-        except ValueError:
-            raise InputError(f"cannot read circle radius {tokens[3]!r}", "give it in degrees") from None
-        if not math.isfinite(radius) or radius <= 0 or radius > 90:
-            raise InputError(f"circle radius {tokens[3]} must be in (0, 90] degrees")
-        return Circle(ra, dec, radius)
-    if shape in ("POLYGON", "RANGE"):
-        raise InputError(f"{shape} regions are not supported yet", 'use "RA DEC" or "CIRCLE ra dec radius"')
+        raise InputError("empty position", 'give "RA DEC" or an IVOA POS region such as "CIRCLE ra dec radius"')
+    if tokens[0].upper() in ("CIRCLE", "POLYGON", "RANGE"):
+        from .regions import parse_region
+
+        return parse_region(text)
     ra, dec = parse_position(text)
     return Point(ra, dec)

@@ -81,53 +81,83 @@ def assemble(repo, tract, box: Box, band: str, dataset_type: str | None = None, 
              mode: str = "partial", provenance: dict | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Cutout:
     """Cut ``box`` (PARENT pixels of ``tract``) from as many patches as it needs.
 
-    Headers (WCS, XY0) are those a single-patch cutout would have: every patch
-    of a tract shares its pixel grid.  Mask bits are translated by plane name
-    when patches disagree on them.  The primary header lists every
+    First each pixel is copied from the patch whose inner region holds it;
+    pixels still missing (a neighbour's file is absent) are then taken from
+    the border of any other file that covers them; the rest is NaN / NO_DATA.
+    Headers (WCS, XY0) are those a single-patch cutout would have: every
+    patch of a tract shares its pixel grid.  Mask bits are translated by
+    plane name when patches disagree on them.  The primary header lists every
     contributing file (``NSOURCE``, ``SRCFILEn``).
     """
     check_pixel_count(box.width, box.height, max_pixels)
-    pieces = []  # (ref, region)
+    pieces = []  # (ref, region) in order of preference
     missing = []
     for patch, region in contributing_patches(tract, box):
         ref = repo.find(dataset_type, patch, band)
         if ref is None:
             missing.append(repo.expected_path(dataset_type, patch, band))
-            continue
-        pieces.append((ref, region))
+        else:
+            pieces.append((ref, region))
+    if missing:  # borders of the files we have may cover what the absent ones would
+        for patch in _patches_touching(tract, box):
+            ref = repo.find(dataset_type, patch, band)
+            if ref is not None:
+                pieces.append((ref, box.intersection(patch.outer)))
     if not pieces:
         raise NotFoundError(f"no {dataset_type or repo.default_dataset_type()} in band {band} covers box {box} "
                             f"of tract {tract.id}", f"expected e.g. {missing[0]}" if missing else None)
-    covered = sum(region.width * region.height for _, region in pieces)
-    complete = covered == box.width * box.height
+    cutout, covered = _paste(repo, pieces, box, planes, provenance or {})
+    complete = bool(covered.all())
     if mode == "strict" and not complete:
         raise NotFoundError(f"box {box} of tract {tract.id} is not wholly covered by band {band} coadds",
                             "use --mode partial to fill the missing pixels with NaN / NO_DATA")
-    return _paste(repo, pieces, box, planes, provenance or {}, complete)
+    cutout.provenance["complete"] = complete
+    cutout.primary_header = cutout.primary_header.updated({"CUTFULL": (complete, "box wholly covered by the sources")})
+    return cutout
 
 
-def _paste(repo, pieces, box: Box, planes, provenance: dict, complete: bool) -> Cutout:
+def _patches_touching(tract, box: Box):
+    """Patches whose outer box intersects ``box``."""
+    border = tract.patch_border
+    nx, ny = tract.num_patches
+    pw, ph = tract.patch_inner_dimensions
+    for py in range(max(0, (box.begin_y - border) // ph), min(ny, (box.max_y + border) // ph + 1)):
+        for px in range(max(0, (box.begin_x - border) // pw), min(nx, (box.max_x + border) // pw + 1)):
+            patch = tract.patch((px, py))
+            if not box.intersection(patch.outer).is_empty:
+                yield patch
+
+
+def _paste(repo, pieces, box: Box, planes, provenance: dict):
+    """Copy the pieces, earlier pieces winning; returns (cutout, boolean coverage array)."""
     from .handle import ImageHandle
 
     result = None
+    covered = np.zeros(box.shape, bool)
     sources = []
     for ref in dict.fromkeys(ref for ref, _ in pieces):
+        used = False
         with ImageHandle(ref.path, repo.provenance(ref)) as handle:
             for region in (r for piece_ref, r in pieces if piece_ref == ref):
+                rows, cols = region.slices((box.begin_x, box.begin_y))
+                todo = ~covered[rows, cols]
+                if not todo.any():
+                    continue
                 part = handle.get(region, planes=planes, mode="strict")
                 if result is None:
                     result = _empty_like(handle.file, part, box, provenance)
-                _copy_into(result, part, region, box)
-        sources.append(ref)
-    result.provenance.update({"complete": complete, "sources": [r.path for r in sources],
+                _copy_into(result, part, rows, cols, todo)
+                covered[rows, cols] = True
+                used = True
+        if used:
+            sources.append(ref)
+    result.provenance.update({"sources": [r.path for r in sources],
                               "source_ids": [f"{r.tract}/{r.patch}/{r.band}" for r in sources]})
-    header = result.primary_header.updated({
+    result.primary_header = result.primary_header.updated({
         "NSOURCE": (len(sources), "coadd files this cutout was assembled from"),
         **{f"SRCFILE{i + 1}": (r.path, f"source {r.tract}/{r.patch}/{r.band}") for i, r in enumerate(sources)},
-        "CUTFULL": (complete, "box wholly covered by the sources"),
     })
-    result.primary_header = header
-    return result
+    return result, covered
 
 
 def _empty_like(coadd, part: Cutout, box: Box, provenance: dict) -> Cutout:
@@ -138,12 +168,12 @@ def _empty_like(coadd, part: Cutout, box: Box, provenance: dict) -> Cutout:
     return template
 
 
-def _copy_into(result: Cutout, part: Cutout, region: Box, box: Box) -> None:
-    rows, cols = region.slices((box.begin_x, box.begin_y))
+def _copy_into(result: Cutout, part: Cutout, rows: slice, cols: slice, todo: np.ndarray) -> None:
     for name, array in part.planes.items():
         if name == "MASK" and part.mask_planes != result.mask_planes:
             array = _translate_mask(array, part.mask_planes, result.mask_planes)
-        result.planes[name][rows, cols] = array
+        target = result.planes[name][rows, cols]
+        target[todo] = array[todo]
 
 
 def _translate_mask(mask: np.ndarray, source: dict, target: dict) -> np.ndarray:

@@ -34,17 +34,3 @@ def offset_point(ra_deg: float, dec_deg: float, bearing_deg: float, distance_deg
     north = np.array([-math.sin(dec) * math.cos(ra), -math.sin(dec) * math.sin(ra), math.cos(dec)])
     there = math.cos(d) * here + math.sin(d) * (math.cos(b) * north + math.sin(b) * east)
     return math.degrees(math.atan2(there[1], there[0])) % 360.0, math.degrees(math.asin(max(-1.0, min(1.0, there[2]))))
-
-
-def distance_to_arc(ra, dec, ra1, dec1, ra2, dec2) -> float:
-    """Angular distance (deg) from a point to the shorter great-circle arc between two points."""
-    p, a, b = (_unit_vectors(r, d) for r, d in ((ra, dec), (ra1, dec1), (ra2, dec2)))
-    normal = np.cross(a, b)
-    norm = np.linalg.norm(normal)
-    if norm > 0:
-        normal = normal / norm
-        # foot of the perpendicular from p on the great circle, then check it is between a and b
-        foot = p - np.dot(p, normal) * normal
-        if np.dot(np.cross(a, foot), normal) >= 0 and np.dot(np.cross(foot, b), normal) >= 0:
-            return float(np.degrees(math.asin(min(1.0, abs(float(np.dot(p, normal)))))))
-    return float(min(angular_separation(ra, dec, ra1, dec1), angular_separation(ra, dec, ra2, dec2)))

@@ -128,7 +128,7 @@ def test_batch_bad_target_lists(small_repo, tmp_path):
     (("bbox", "--ra", "53.3", "--dec", "-27", "--size", "10 furlongs"), 2, "cannot read size"),
     (("bbox", "--tract", "5063", "--patch", "100"), 3, "patch 100 is not in tract 5063"),
     (("bbox", "--tract", "99999", "--patch", "1"), 3, "tract 99999 is not in skymap"),
-    (("query", "--pos", "POLYGON 1 2 3 4 5 6"), 2, "not supported yet"),
+    (("query", "--pos", "POLYGON 1 2 3 4"), 2, "POLYGON takes at least 3 vertices"),
     (("--repo", "/nonexistent", "bbox", "--tract", "1", "--patch", "1"), 5, "does not exist"),
     (("frobnicate",), 2, "No such command"),
 ])

@@ -129,21 +129,25 @@ def test_batch_assembles_boxes_that_leave_their_patch(corner, tmp_path):
         assert cut[0].header["NSOURCE"] == 4 and cut[0].header["TARGETID"] == "corner"
 
 
-def test_missing_patch_is_no_data_or_strict_error(tmp_path):
+def test_missing_patch_is_filled_from_borders_then_no_data(tmp_path):
+    """The upper-right patch of a corner is absent: its inner pixels come from the 20 px borders of
+    its neighbours' files where they reach, the rest is NaN / NO_DATA (or an error in strict mode)."""
     repo = make_repo(tmp_path / "repo")
     tract, home = repo.skymap.find_home(*TARGET_11)
     corner_x, corner_y = (home.x + 1) * 200, (home.y + 1) * 200
     truth = TractTruth(repo, tract, Box(corner_x - 300, corner_y - 300, 600, 600), seed=3)
-    box = Box(corner_x - 10, corner_y - 10, 20, 20)
+    box = Box(corner_x - 40, corner_y - 40, 80, 80)
     missing = tract.patch((home.x + 1, home.y + 1)).index
     truth.write_patches(box, skip={missing})
     cutout = repo.get_box(tract.id, box, "r")
     image, mask = cutout.image, cutout.mask
-    np.testing.assert_array_equal(image[:10, :10], truth.truth("IMAGE", box)[:10, :10])
-    assert np.isnan(image[10:, 10:]).all() and (mask[10:, 10:] == 1 << 8).all()
-    assert not np.isnan(image[:10, :]).any() and cutout.provenance["complete"] is False
+    np.testing.assert_array_equal(image[:40, :40], truth.truth("IMAGE", box)[:40, :40])
+    border = ~np.isnan(image[40:, 40:])
+    assert border[:20, :].all() and border[:, :20].all()          # reached by the neighbours' borders
+    assert np.isnan(image[60:, 60:]).all() and (mask[60:, 60:] == 1 << 8).all()
+    assert cutout.provenance["complete"] is False and len(cutout.provenance["sources"]) == 3
     strict = run_cli("--repo", repo.root, "subset", "--tract", tract.id, "--band", "r", "--box",
-                     f"{box.begin_x},{box.begin_y},20,20", "--mode", "strict", "-o", tmp_path / "s.fits")
+                     f"{box.begin_x},{box.begin_y},80,80", "--mode", "strict", "-o", tmp_path / "s.fits")
     assert strict.returncode == 3 and "not wholly covered" in strict.stderr
 
 

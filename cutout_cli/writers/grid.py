@@ -196,6 +196,10 @@ def write_grid(
 
 
 def _render_panel(label: str, image: np.ndarray, stretch: str, limits: Limits) -> Image.Image:
+    if np.ndim(image) == 3 and np.shape(image)[2] == 3 and np.asarray(image).dtype == np.uint8:
+        from PIL import Image
+
+        return Image.fromarray(np.asarray(image), "RGB")  # a colour picture, already north up
     if np.ndim(image) != 2:
         raise InputError(f"panel {label!r}: cannot draw an image of shape {np.shape(image)}", "expected a 2-D array")
     return to_pil(image, stretch, limits)

@@ -158,3 +158,36 @@ def test_hsc_rings_v1_tracts(ra, dec, tract):
     assert found.id == tract
     assert found.num_patches == (9, 9) and found.pixel_scale == pytest.approx(0.168)
     assert patch.outer.contains_box(patch.inner) and found.bbox.contains_box(patch.outer)  # legacy: clipped
+
+
+def test_documented_hsc_repo_json(tmp_path):
+    """docs/examples/hsc-ssp-repo.json with a (cropped) HSC-I calexp coadd at COSMOS."""
+    import dataclasses
+    import shutil
+    from pathlib import Path
+
+    from cutout_cli.geometry import Box
+    from cutout_cli.repo import Repository
+
+    from .conftest import write_random_coadd
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "docs" / "examples" / "hsc-ssp-repo.json", tmp_path / "repo.json")
+    repo = Repository(tmp_path)
+    ra, dec = 150.116667, 2.205833
+    tract, patch = repo.skymap.find_home(ra, dec)
+    x, y = (float(v) for v in tract.sky_to_pixel(ra, dec))
+    crop = Box(int(x) - 150, int(y) - 150, 300, 300)  # a piece of the patch, with its own XY0
+    path = tmp_path / f"deepCoadd-results/HSC-I/{tract.id}/{patch.x},{patch.y}/calexp-HSC-I-{tract.id}-{patch.x},{patch.y}.fits"
+    path.parent.mkdir(parents=True)
+    write_random_coadd(path, tract, dataclasses.replace(patch, outer=crop), seed=9, compression="none")
+    refs = repo.query("deepCoadd_calexp", "HSC-I", ra, dec)
+    assert [(r.tract, r.patch, r.home, Path(r.path)) for r in refs if r.home] == [(9813, patch.index, True, path)]
+    result = run_cli("--repo", tmp_path, "subset", "--dataset-type", "deepCoadd_calexp", "--ra", ra, "--dec", dec,
+                     "--size", "10arcsec", "--band", "HSC-I", "-o", tmp_path / "cosmos.fits", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    with fits.open(tmp_path / "cosmos.fits") as cut, fits.open(path) as source:
+        assert cut["IMAGE"].data.shape == (60, 60)  # 10 arcsec at 0.168"/px, rounded
+        x0, y0 = cut["IMAGE"].header["CRVAL1A"], cut["IMAGE"].header["CRVAL2A"]
+        np.testing.assert_array_equal(cut["IMAGE"].data,
+                                      source["IMAGE"].data[y0 - crop.begin_y:y0 - crop.begin_y + 60,
+                                                           x0 - crop.begin_x:x0 - crop.begin_x + 60])

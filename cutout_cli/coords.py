@@ -49,38 +49,29 @@ def _parse_sexagesimal(text: str) -> float | None:
     return -value if negative else value
 
 
-def parse_ra(text: str | float) -> float:
-    """Right ascension in degrees, wrapped into [0, 360)."""
+def _parse_angle(text: str | float, what: str, example: str, sexagesimal_unit: float) -> float:
+    """Decimal degrees, or sexagesimal in units of ``sexagesimal_unit`` degrees (a ``d`` marks degrees)."""
     if isinstance(text, (int, float)):
-        return _finite(float(text), "RA", str(text)) % 360.0
+        return _finite(float(text), what, str(text))
     s = str(text).strip()
     try:
         value = float(s.removesuffix("deg"))
     except ValueError:
-        sexa = _parse_sexagesimal(s)
-        if sexa is None:
-            raise InputError(
-                f"cannot read RA {s!r}", "give decimal degrees like 53.3 or hours like 03:33:20.6"
-            ) from None
-        value = sexa if "d" in s.lower() else sexa * 15.0
-    return _finite(value, "RA", s) % 360.0
+        value = _parse_sexagesimal(s)
+        if value is None:
+            raise InputError(f"cannot read {what} {s!r}", f"give decimal degrees or {example}") from None
+        value *= 1.0 if "d" in s.lower() else sexagesimal_unit
+    return _finite(value, what, s)
+
+
+def parse_ra(text: str | float) -> float:
+    """Right ascension in degrees, wrapped into [0, 360); sexagesimal RA is in hours."""
+    return _parse_angle(text, "RA", "hours like 03:33:20.6", 15.0) % 360.0
 
 
 def parse_dec(text: str | float) -> float:
     """Declination in degrees, checked to lie in [-90, 90]."""
-    if isinstance(text, (int, float)):
-        value = _finite(float(text), "Dec", str(text))
-    else:
-        s = str(text).strip()
-        try:
-            value = float(s.removesuffix("deg"))
-        except ValueError:
-            value = _parse_sexagesimal(s)
-            if value is None:
-                raise InputError(
-                    f"cannot read Dec {s!r}", "give decimal degrees like -27.8 or -27:49:10"
-                ) from None
-        _finite(value, "Dec", s)
+    value = _parse_angle(text, "Dec", "degrees like -27:49:10", 1.0)
     if not -90.0 <= value <= 90.0:
         raise InputError(f"Dec {value:g} is outside [-90, 90]")
     return value

@@ -11,7 +11,7 @@ DEMO   ?= demo_output
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,sample,dask]'
+	$(PY) -m pip install -q -e '.[test,sample,dask,remote]'
 	touch $@
 
 install: $(STAMP)
@@ -37,3 +37,12 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis
+
+# Benchmark suite (bench/): `make bench` (~10 min) or `BENCH_QUICK=1 make bench` (~2 min).
+# Generated data is kept in bench_output/data/ between runs; the report is bench_output/report.md.
+.PHONY: bench
+bench: $(STAMP)
+	@$(PY) -c "import astrocut" 2>/dev/null || $(PY) -m pip install -q astrocut
+	@command -v hyperfine >/dev/null || echo "bench: hyperfine not found (apt-get install hyperfine): timing processes with a Python loop"
+	@command -v imcopy >/dev/null || echo "bench: imcopy not found (apt-get install libcfitsio-bin): no cfitsio process baseline"
+	$(PY) -m bench

@@ -10,6 +10,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Repository": ("cutout_cli.repo", "Repository"),
+    "open_repository": ("cutout_cli.repo", "open_repository"),
+    "ImageCollection": ("cutout_cli.collection", "ImageCollection"),
+    "build_index": ("cutout_cli.collection", "build_index"),
     "DatasetRef": ("cutout_cli.repo", "DatasetRef"),
     "Box": ("cutout_cli.geometry", "Box"),
     "CoaddFile": ("cutout_cli.reader", "CoaddFile"),

@@ -23,12 +23,15 @@ Examples:
   cutout subset --ra 53.318792 --dec -27.844306 --size 60arcsec --band r -o agn11.fits --png agn11.png
   cutout batch sample_repo/targets.csv --size 50 --band r --out cutouts --png --grid grid.png
 
---repo defaults to $CUTOUT_REPO, then to the bundled sample repository.
+--repo defaults to $CUTOUT_REPO, then to the bundled sample repository; it may be a
+URL: s3://bucket/prefix (AWS credentials from the environment, --anon for public
+buckets, --endpoint-url for S3-compatible stores) or http(s)://host/path.
 Exit codes: 0 ok, 1 some batch rows failed, 2 usage error, 3 not found,
-4 output refused or failed, 5 bad repository or file, 70 internal error.
+4 output refused or failed, 5 bad repository or file, 6 access denied by remote
+storage, 7 remote storage unavailable (unreachable, timeout), 70 internal error.
 """
 
-COMMANDS = ("query", "bbox", "subset", "batch")
+COMMANDS = ("query", "bbox", "subset", "batch", "index")
 
 
 class LazyGroup(click.Group):
@@ -46,23 +49,37 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--repo", metavar="PATH", help="Repository root (folder with repo.json). [env: CUTOUT_REPO]")
+@click.option("--repo", metavar="PATH|URL",
+              help="Repository root: a folder with repo.json, s3://bucket/prefix or http(s)://host/path. "
+                   "[env: CUTOUT_REPO]")
+@click.option("--anon", is_flag=True, help="S3: unsigned requests, for public buckets (no credentials).")
+@click.option("--endpoint-url", metavar="URL",
+              help="S3: endpoint of an S3-compatible store. [env: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL]")
 @click.option("-v", "--verbose", count=True, help="More diagnostics on stderr (-v shows tracebacks of internal errors).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.version_option(__version__, prog_name="cutout")
 @click.pass_context
-def cli(ctx, repo, verbose, quiet):
-    ctx.obj = {"repo_root": repo or os.environ.get("CUTOUT_REPO"), "verbose": verbose, "quiet": quiet}
+def cli(ctx, repo, anon, endpoint_url, verbose, quiet):
+    ctx.obj = {"repo_root": repo or os.environ.get("CUTOUT_REPO"), "verbose": verbose, "quiet": quiet,
+               "anon": anon, "endpoint_url": endpoint_url or None}
 
 
 def open_repository(ctx):
     """The repository named by ``--repo`` (opened once per invocation)."""
     obj = ctx.find_root().obj
     if "repo" not in obj:
-        from .repo import Repository
+        from .repo import open_repository as open_root  # a repo.json repository or an indexed image folder
 
-        obj["repo"] = Repository(obj["repo_root"])
+        obj["repo"] = open_root(obj["repo_root"], anon=obj.get("anon"), endpoint_url=obj.get("endpoint_url"))
     return obj["repo"]
+
+
+def remote_options(ctx):
+    """:class:`~cutout_cli.remote.RemoteOptions` from the global options, for files given by URL."""
+    from .remote import RemoteOptions
+
+    obj = ctx.find_root().obj
+    return RemoteOptions.from_env(obj.get("anon"), obj.get("endpoint_url"))
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,11 @@ code  meaning
 4     output refused or failed: file exists without ``--overwrite``,
       directory not writable, disk full, another batch writing into ``--out``
 5     bad repository or file: malformed ``repo.json`` or skymap, unreadable
-      or corrupt FITS, missing image planes or WCS; unreachable Dask scheduler
+      or corrupt FITS, missing image planes or WCS; unreachable Dask scheduler;
+      an HTTP server that ignores Range requests
+6     access denied by remote storage (missing or wrong credentials, no permission)
+7     remote storage unavailable: endpoint unreachable, timeout, or server
+      errors, after bounded retries with backoff
 70    internal error (a bug: please report it with the ``-v`` traceback)
 ====  ===================================================================
 """
@@ -28,6 +32,8 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_OUTPUT = 4
 EXIT_DATA = 5
+EXIT_ACCESS = 6
+EXIT_UNAVAILABLE = 7
 EXIT_INTERNAL = 70
 
 
@@ -67,3 +73,19 @@ class DataError(CutoutError):
     """A repository description or data file is malformed or unreadable."""
 
     exit_code = EXIT_DATA
+
+
+class RemoteError(CutoutError):
+    """Remote storage (S3, HTTP) refused or failed a request; fatal for a whole batch."""
+
+
+class AccessDeniedError(RemoteError):
+    """Remote storage denied access (credentials missing or wrong, no permission)."""
+
+    exit_code = EXIT_ACCESS
+
+
+class UnavailableError(RemoteError):
+    """Remote storage cannot be reached: unreachable endpoint, timeout, server errors (after retries)."""
+
+    exit_code = EXIT_UNAVAILABLE

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .cutout import Cutout, extract
 from .geometry import DEFAULT_MAX_PIXELS, Box, sky_box
-from .reader import PLANES, CoaddFile
+from .reader import PLANES, CoaddFile, open_image_file
 
 
 class ImageHandle:
@@ -18,17 +18,21 @@ class ImageHandle:
     Parameters
     ----------
     path : str or os.PathLike
-        Local FITS file: an afw coadd or a plain image with a celestial WCS.
+        FITS file: an afw coadd or a plain image with a celestial WCS; a local
+        path, or an ``s3://`` / ``http(s)://`` URL.
     provenance : dict, optional
         Keywords recorded in every cutout's primary header (dataset id, ...).
+    remote : cutout_cli.remote.RemoteOptions, optional
+        Credentials, endpoint, timeout and retries for a URL (default: the environment's).
 
     Use it as a context manager, or call :meth:`close` when done.
     ``opens`` counts how many times the file was opened (0 or 1).
     """
 
-    def __init__(self, path, provenance: dict | None = None):
+    def __init__(self, path, provenance: dict | None = None, remote=None):
         self.path = str(path)
         self.provenance = dict(provenance or {})
+        self.remote = remote
         self.opens = 0
         self._file: CoaddFile | None = None
 
@@ -40,7 +44,7 @@ class ImageHandle:
     def file(self) -> CoaddFile:
         """The opened :class:`~cutout_cli.reader.CoaddFile` (opened on first use)."""
         if self._file is None:
-            self._file = CoaddFile(self.path)
+            self._file = open_image_file(self.path, self.remote)
             self.opens += 1
         return self._file
 
@@ -97,6 +101,18 @@ class ImageHandle:
                    **(provenance or {})}
         return self.get(box, planes=planes, mode=mode, provenance=request, max_pixels=max_pixels)
 
+    def region_cutout(self, pos, planes=None, mode: str = "partial", mask_outside: bool = False,
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> Cutout:
+        """The box of this image enclosing an IVOA POS region (see :mod:`cutout_cli.regions`)."""
+        from .regions import enclosing_box, mask_outside as mask, parse_region
+
+        region = parse_region(pos) if isinstance(pos, str) else pos
+        cutout = self.get(enclosing_box(self.file, region), planes=planes, mode=mode,
+                          provenance={"request": pos if isinstance(pos, str) else None}, max_pixels=max_pixels)
+        if mask_outside:
+            mask(cutout, region)
+        return cutout
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -109,6 +125,6 @@ class ImageHandle:
         self.close()
 
 
-def open_image(path) -> ImageHandle:
-    """A handle on any local FITS image (afw coadd or plain image with a celestial WCS)."""
-    return ImageHandle(path)
+def open_image(path, remote=None) -> ImageHandle:
+    """A handle on any FITS image (afw coadd or plain image with a celestial WCS), local or at a URL."""
+    return ImageHandle(path, remote=remote)

@@ -130,14 +130,12 @@ def _patches_touching(tract, box: Box):
 
 def _paste(repo, pieces, box: Box, planes, provenance: dict):
     """Copy the pieces, earlier pieces winning; returns (cutout, boolean coverage array)."""
-    from .handle import ImageHandle
-
     result = None
     covered = np.zeros(box.shape, bool)
     sources = []
     for ref in dict.fromkeys(ref for ref, _ in pieces):
         used = False
-        with ImageHandle(ref.path, repo.provenance(ref)) as handle:
+        with repo.deferred(ref) as handle:
             for region in (r for piece_ref, r in pieces if piece_ref == ref):
                 rows, cols = region.slices((box.begin_x, box.begin_y))
                 todo = ~covered[rows, cols]

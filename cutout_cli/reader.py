@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from functools import cached_property
 
 import numpy as np
@@ -171,8 +172,10 @@ class CoaddFile:
         return float(math.sqrt(float(np.prod(proj_plane_pixel_scales(self.wcs)))) * 3600.0)
 
     def sky_to_pixel(self, ra, dec):
-        """Float PARENT pixel position(s) of sky position(s) in degrees."""
-        x, y = self.wcs.wcs_world2pix(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float), 0)
+        """Float PARENT pixel position(s) of sky position(s) in degrees (SIP distortion included)."""
+        with warnings.catch_warnings():  # the SIP inverse warns on positions off the projection (NaN)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            x, y = self.wcs.all_world2pix(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float), 0, quiet=True)
         return x + self.xy0[0], y + self.xy0[1]
 
     # -- pixels ---------------------------------------------------------------
@@ -204,6 +207,20 @@ class CoaddFile:
         out = np.full(box.shape, fill, dtype=dtype)
         out[inside.slices((box.begin_x, box.begin_y))] = data
         return out
+
+
+def open_image_file(path, remote=None) -> CoaddFile:
+    """Open a coadd or FITS image: :class:`CoaddFile` (fitsio) for a local path, a
+    :class:`~cutout_cli.remote_reader.RemoteCoaddFile` (astropy over fsspec, same
+    interface) for an ``s3://`` or ``http(s)://`` URL.  ``remote`` is a
+    :class:`~cutout_cli.remote.RemoteOptions` (default: from the environment)."""
+    from .remote import is_remote
+
+    if is_remote(path):
+        from .remote_reader import RemoteCoaddFile
+
+        return RemoteCoaddFile(path, remote)
+    return CoaddFile(path)
 
 
 def _first_line(err: BaseException) -> str:

@@ -151,7 +151,7 @@ def outside_mask(cutout, region) -> np.ndarray:
     """Boolean array: cutout pixels whose centre lies outside the region."""
     height, width = cutout.bbox.shape
     yy, xx = np.mgrid[0:height, 0:width]
-    ra, dec = cutout.wcs.wcs_pix2world(xx.ravel(), yy.ravel(), 0)
+    ra, dec = cutout.wcs.all_pix2world(xx.ravel(), yy.ravel(), 0)
     inside = region.contains(np.radians(ra), np.radians(dec))
     return ~np.asarray(inside, dtype=bool).reshape(height, width)
 

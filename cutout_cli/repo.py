@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .errors import DataError, InputError, NotFoundError
+from .errors import DataError, InputError, NotFoundError, RemoteError
 from .geometry import Box
 from .remote import is_remote, join
 from .skymap import Patch, SkyMap, load_skymap
@@ -250,7 +250,10 @@ class Repository:
         ref = self.find(dataset_type, patch_info, band)
         if ref is None:
             expected = self.expected_path(dataset_type, patch_info, band)
-            present = self.bands(dataset_type, patch_info)
+            try:
+                present = self.bands(dataset_type, patch_info)
+            except RemoteError:  # the listing is only for the hint (an HTTP server may not list)
+                present = []
             hint = f"bands present for this patch: {', '.join(present)}" if present else \
                 "generate the sample data with 'make sample', or check --repo"
             raise NotFoundError(f"no {dataset_type or self.default_dataset_type()} for tract {tract} "
@@ -264,10 +267,10 @@ class Repository:
 
     def query(self, dataset_type: str | None = None, band: str | None = None, ra: float | None = None,
               dec: float | None = None, radius: float = 0.0, *, pos: str | None = None) -> list[DatasetRef]:
-        """Datasets whose patch outer region overlaps a point or circle.
+        """Datasets whose patch outer region overlaps a point or a region.
 
         The equivalent of ``butler.query_datasets(dataset_type, where="band.name = B
-        AND patch.region OVERLAPS POINT(ra, dec)")``.
+        AND patch.region OVERLAPS POINT(ra, dec)")`` (or a CIRCLE, POLYGON, RANGE).
 
         Parameters
         ----------
@@ -280,28 +283,45 @@ class Repository:
         radius : float
             Circle radius in degrees (0: a point).
         pos : str, optional
-            ``"RA DEC"`` or ``"CIRCLE ra dec radius"`` instead of ra/dec/radius.
+            ``"RA DEC"`` or an IVOA POS region: ``"CIRCLE ra dec r"``,
+            ``"POLYGON ra1 dec1 ra2 dec2 ..."``, ``"RANGE ra1 ra2 dec1 dec2"``.
 
         Returns
         -------
         list of DatasetRef
             Ordered by tract, then patch, then band; the home patch of the
-            (centre) position (findTract + findPatch) has ``home=True``.
+            position (of a region's centre) has ``home=True``.  Points are
+            tested exactly in tract pixels (TAN); regions with lsst-sphgeom.
         """
+        region = None
         if pos is not None:
-            from .coords import Circle, parse_pos
+            from .coords import Point, parse_pos
 
-            region = parse_pos(pos)
-            ra, dec, radius = region.ra, region.dec, region.radius if isinstance(region, Circle) else 0.0
-        if ra is None or dec is None:
+            parsed = parse_pos(pos)
+            if isinstance(parsed, Point):
+                ra, dec = parsed.ra, parsed.dec
+            else:
+                region = parsed
+        elif radius > 0:
+            from .regions import parse_region
+
+            region = parse_region(f"CIRCLE {ra!r} {dec!r} {radius!r}")
+        if region is not None:
+            from .regions import bounding_circle, overlapping_patches
+
+            ra, dec, _ = bounding_circle(region)
+            patches = overlapping_patches(self.skymap, region)
+        elif ra is None or dec is None:
             raise InputError("give ra and dec (degrees), or pos")
+        else:
+            patches = self.skymap.patches_overlapping(ra, dec)
         dataset_type, _ = self._template(dataset_type)
         try:
             home = self.home(ra, dec)
         except NotFoundError:
             home = None
         refs = []
-        for patch in self.skymap.patches_overlapping(ra, dec, radius):
+        for patch in patches:
             for b in ([band] if band else self.bands(dataset_type, patch)):
                 ref = self.find(dataset_type, patch, b)
                 if ref is not None:
@@ -386,6 +406,27 @@ class Repository:
             return handle.cutout(ra, dec, size, planes, mode, frame=tract_info, provenance=provenance,
                                  **_limit(max_pixels))
 
+    def region_cutout(self, pos, band: str, dataset_type: str | None = None, planes=None, mode: str = "partial",
+                      mask_outside: bool = False, max_pixels: int | None = None):
+        """The box enclosing an IVOA POS region (``"CIRCLE ra dec r"``, ``"POLYGON ..."``,
+        ``"RANGE ..."``, degrees) in the home tract of its centre, from as many patches as
+        it needs; with ``mask_outside`` pixels whose centre is outside the region become
+        NaN / NO_DATA."""
+        from .regions import bounding_circle, enclosing_box, mask_outside as mask, parse_region
+
+        region = parse_region(pos) if isinstance(pos, str) else pos
+        ra, dec, _ = bounding_circle(region)
+        tract, patch = self.skymap.find_home(ra, dec)
+        box = enclosing_box(tract, region)
+        if patch.outer.contains_box(box):
+            cutout = self.get(self.ref(dataset_type, tract.id, patch.index, band), box, planes=planes, mode=mode,
+                              provenance={"request": pos if isinstance(pos, str) else None}, max_pixels=max_pixels)
+        else:
+            cutout = self.get_box(tract.id, box, band, dataset_type, planes, mode, max_pixels)
+        if mask_outside:
+            mask(cutout, region)
+        return cutout
+
     def get_box(self, tract: int, bbox: Box, band: str, dataset_type: str | None = None, planes=None,
                 mode: str = "partial", max_pixels: int | None = None):
         """A PARENT box of a tract, from as many of its patches as it needs (never resampled)."""
@@ -410,3 +451,18 @@ class Repository:
 
 def _limit(max_pixels: int | None) -> dict:
     return {} if max_pixels is None else {"max_pixels": max_pixels}
+
+
+def open_repository(root=None, **options) -> Repository:
+    """The repository at ``root`` (default ``$CUTOUT_REPO``, then the bundled sample).
+
+    A folder indexed by ``cutout index`` (``.cutout-index.sqlite``, no ``repo.json``)
+    opens as a :class:`~cutout_cli.collection.ImageCollection`; anything else as a
+    :class:`Repository` (``options``: its ``anon`` and ``endpoint_url``).
+    """
+    root = root or os.environ.get("CUTOUT_REPO") or bundled_sample_repo()
+    from .collection import ImageCollection, is_image_collection
+
+    if is_image_collection(root):
+        return ImageCollection(root)
+    return Repository(root, **options)

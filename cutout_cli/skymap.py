@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 
 from .errors import DataError, NotFoundError
 from .geometry import Box, round_half_up
-from .sphere import angular_separation, distance_to_arc, offset_point
+from .sphere import angular_separation, offset_point
 
 PRESETS: dict[str, dict] = {
     "lsst_cells_v1": {
@@ -124,7 +125,7 @@ class Tract:
     def center(self) -> tuple[float, float]:
         """Sky position (ra, dec) of the tract bbox centre, degrees."""
         cx, cy = self.bbox.center
-        ra, dec = self.wcs.wcs_pix2world([[cx, cy]], 0)[0]
+        ra, dec = self.wcs.all_pix2world([[cx, cy]], 0)[0]
         return float(ra) % 360.0, float(dec)
 
     @cached_property
@@ -140,17 +141,19 @@ class Tract:
         grown = self.bbox.grown(self.patch_border)
         xs = np.array([grown.begin_x, grown.end_x, grown.begin_x, grown.end_x]) - 0.5
         ys = np.array([grown.begin_y, grown.begin_y, grown.end_y, grown.end_y]) - 0.5
-        ra, dec = self.wcs.wcs_pix2world(xs, ys, 0)
+        ra, dec = self.wcs.all_pix2world(xs, ys, 0)
         return float(np.max(angular_separation(self.center[0], self.center[1], ra, dec)))
 
     def sky_to_pixel(self, ra, dec):
-        """Float PARENT pixel position(s) (x, y) of sky position(s) in degrees."""
-        x, y = self.wcs.wcs_world2pix(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float), 0)
+        """Float PARENT pixel position(s) (x, y) of sky position(s) in degrees (SIP distortion included)."""
+        with warnings.catch_warnings():  # the SIP inverse warns on positions off the projection (NaN)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            x, y = self.wcs.all_world2pix(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float), 0, quiet=True)
         return x, y
 
     def pixel_to_sky(self, x, y):
-        """Sky position(s) (ra, dec) in degrees of PARENT pixel position(s)."""
-        return self.wcs.wcs_pix2world(np.asarray(x, dtype=float), np.asarray(y, dtype=float), 0)
+        """Sky position(s) (ra, dec) in degrees of PARENT pixel position(s) (SIP distortion included)."""
+        return self.wcs.all_pix2world(np.asarray(x, dtype=float), np.asarray(y, dtype=float), 0)
 
     # -- patches ------------------------------------------------------------
     def patch_index(self, x: int, y: int) -> int:
@@ -195,13 +198,14 @@ class Tract:
         return self.patch((ix // pw, iy // ph))
 
     def patches_overlapping(self, ra: float, dec: float, radius: float = 0.0) -> list[Patch]:
-        """Patches whose outer region overlaps a circle (a point when ``radius`` is 0), by index.
+        """Patches whose outer region holds (ra, dec), or may overlap a circle of ``radius`` degrees.
 
         The outer region is the sky polygon through the outer box's pixel-edge
         corners (``begin - 0.5``, ``end - 0.5``), as the Butler's patch regions.
-        For a TAN tract WCS great circles are straight lines in pixel space, so
-        the point-in-region test on the pixel position is exact; a circle
-        overlaps when its centre is inside or an edge arc comes within ``radius``.
+        For a point the answer is exact: with a TAN tract WCS great circles are
+        straight lines in pixel space, so the test on the pixel position is
+        exact.  For a circle it is a superset (outer boxes within the radius
+        plus a margin, in pixels): :mod:`cutout_cli.regions` decides exactly.
         """
         if angular_separation(self.center[0], self.center[1], ra, dec) > self.reach + radius:
             return []
@@ -209,25 +213,19 @@ class Tract:
         if not (math.isfinite(x) and math.isfinite(y)):
             return []
         pw, ph = self.patch_inner_dimensions
-        margin = self.patch_border + radius * 3600.0 / self.pixel_scale * 1.01 + 1
+        reach_px = radius * 3600.0 / self.pixel_scale * 1.05 + 2  # TAN stretches angles by < 5% within a tract
+        margin = self.patch_border + reach_px
         nx, ny = self.num_patches
         found = []
         for py in range(max(0, int((y - margin) // ph)), min(ny, int((y + margin) // ph) + 1)):
             for px in range(max(0, int((x - margin) // pw)), min(nx, int((x + margin) // pw) + 1)):
                 patch = self.patch((px, py))
-                if self._region_overlaps(patch.outer, x, y, ra, dec, radius):
+                o = patch.outer
+                dx = max(o.begin_x - 0.5 - x, 0.0, x - (o.end_x - 0.5))
+                dy = max(o.begin_y - 0.5 - y, 0.0, y - (o.end_y - 0.5))
+                if (radius == 0 and dx == 0 and dy == 0) or (radius > 0 and math.hypot(dx, dy) <= reach_px):
                     found.append(patch)
         return sorted(found, key=lambda p: p.index)
-
-    def _region_overlaps(self, box: Box, x: float, y: float, ra: float, dec: float, radius: float) -> bool:
-        x0, y0, x1, y1 = box.begin_x - 0.5, box.begin_y - 0.5, box.end_x - 0.5, box.end_y - 0.5
-        if x0 <= x <= x1 and y0 <= y <= y1:
-            return True
-        if radius <= 0:
-            return False
-        cra, cdec = self.pixel_to_sky([x0, x1, x1, x0], [y0, y0, y1, y1])
-        return any(distance_to_arc(ra, dec, cra[i], cdec[i], cra[(i + 1) % 4], cdec[(i + 1) % 4]) <= radius
-                   for i in range(4))
 
     def image_wcs_header(self, xy0: tuple[int, int]) -> dict:
         """Tract WCS keywords for an image whose first pixel is PARENT ``xy0``."""
@@ -276,7 +274,7 @@ class SkyMap:
         return tract, tract.find_patch(ra, dec)
 
     def patches_overlapping(self, ra: float, dec: float, radius: float = 0.0) -> list[Patch]:
-        """Every patch, of every tract, whose outer region overlaps the circle; by tract then patch."""
+        """Every patch, of every tract, holding the point (or that may overlap the circle); by tract then patch."""
         found = []
         for tract_id in sorted(self.candidate_tract_ids(ra, dec, radius)):
             found.extend(self.tract(tract_id).patches_overlapping(ra, dec, radius))

@@ -85,7 +85,7 @@ def run_cli(*args, cwd=None, env=None, input=None):
 
 @pytest.fixture(scope="session")
 def sample_patch33(tmp_path_factory):
-    """The suite's one full-size patch: the real generator's tract 5063 patch 33, band r.
+    """The suite's one full-size patch: the real generator's tract 5063 patch 33, bands r and z.
 
     The repository mirrors ``sample_repo`` (same repo.json and skymap) with the
     demo targets whose home patch is 33.
@@ -106,5 +106,5 @@ def sample_patch33(tmp_path_factory):
         writer = csv.DictWriter(handle, fieldnames=["id", "ra", "dec"])
         writer.writeheader()
         writer.writerows(rows)
-    generate_repository(root, patches=(33,), bands=("r",), jobs=1, progress=False)
+    generate_repository(root, patches=(33,), bands=("r", "z"), jobs=2, progress=False)
     return repo

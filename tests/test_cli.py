@@ -170,6 +170,8 @@ def test_every_help_example_works(command, sample_patch33, tmp_path):
     header = afits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.1, "CRVAL2": 2.2,
                            "CRPIX1": 200.5, "CRPIX2": 200.5, "CDELT1": -0.2 / 3600, "CDELT2": 0.2 / 3600})
     afits.PrimaryHDU(np.ones((400, 400), "f4"), header).writeto(tmp_path / "image.fits")
+    (tmp_path / "images").mkdir()  # a folder of FITS images for `cutout index`
+    afits.PrimaryHDU(np.ones((400, 400), "f4"), header).writeto(tmp_path / "images" / "image.fits")
     help_text = run_cli(*([command] if command else []), "--help").stdout
     examples = _examples(help_text)
     assert len(examples) >= 2

@@ -107,9 +107,11 @@ def _request(task, i: int) -> dict:
 
 def _assembler(task, outputs: Outputs):
     """Cut function for targets whose boxes need several patches (one repository per task)."""
-    from ..repo import Repository
+    from ..repo import open_repository
 
-    repo = Repository(task.repo_root)
+    remote = outputs.remote  # the same storage options as the batch's repository
+    repo = open_repository(task.repo_root, anon=remote.anon if remote else None,
+                           endpoint_url=remote.endpoint_url if remote else None)
 
     def cut(i):
         return repo.cutout(float(task.ra[i]), float(task.dec[i]), task.sizes[i], task.bands[i],

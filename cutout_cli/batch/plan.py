@@ -125,7 +125,10 @@ def plan_batch(repo, table: TargetTable, dataset_type: str | None = None) -> Pla
     for row, message in table.errors.items():
         plan.mark(row, ERROR, message)
     rows = np.flatnonzero(plan.status == PENDING)
-    tract_ids = _home_tracts(repo.skymap, table.ra[rows], table.dec[rows])
+    if hasattr(repo, "home_tract_ids"):  # an image collection: each band has its own home images
+        tract_ids = repo.home_tract_ids(table.ra[rows], table.dec[rows], table.band_code[rows], table.bands)
+    else:
+        tract_ids = _home_tracts(repo.skymap, table.ra[rows], table.dec[rows])
     plan.mark(rows[tract_ids < 0], NO_DATA, "position is in no tract of the skymap")
     for tract_id in np.unique(tract_ids[tract_ids >= 0]):
         _place_in_tract(plan, repo.skymap.tract(int(tract_id)), rows[tract_ids == tract_id])

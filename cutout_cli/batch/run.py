@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from ..geometry import DEFAULT_MAX_PIXELS
-from ..errors import OutputError
+from ..errors import InputError, OutputError
 from ..reader import PLANES
 from .execute import Outputs, run_task
 from .executors import open_executor, run_bounded
@@ -48,7 +48,8 @@ def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes
               dataset_type: str | None = None, grid=None, grid_max: int = 100, grid_title: str | None = None,
               progress=None, jobs: int = 1, scheduler: str | None = None, scheduler_file: str | None = None,
               single_file=None, dry_run: bool = False, chunk: int = DEFAULT_CHUNK,
-              max_pixels: int = DEFAULT_MAX_PIXELS) -> BatchResult:
+              max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False, remote_read: str = "auto", download_threshold: int = 0,
+              scratch_dir=None) -> BatchResult:
     """Cut every target; write ``out_dir/manifest.csv`` and optionally a grid PNG.
 
     Parameters
@@ -64,12 +65,25 @@ def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes
         Local worker processes, or a Dask scheduler address / scheduler file.
     single_file : path-like, optional
         Write all cutouts into this one FITS file instead of one file per target.
+    rgb : bool
+        With two or three bands per target (``band="g,r,i"``, bluest first),
+        also write ``<id>_rgb.png`` colour composites (the grid then shows them).
     dry_run : bool
         Plan only: no pixels read, nothing written.
     progress : callable, optional
         ``progress(done, total)`` after each task (``done`` = targets just finished).
+    remote_read : {"auto", "ranged", "download"}
+        For a remote repository: read the tiles under the boxes (ranged), or
+        download each coadd to ``scratch_dir`` (default ``out_dir``) and cut it
+        locally; ``auto`` downloads for tasks with at least ``download_threshold``
+        targets to cut (0: :data:`cutout_cli.remote.DOWNLOAD_THRESHOLD`, or
+        ``$CUTOUT_DOWNLOAD_THRESHOLD``).
     """
     from ..coords import Size, parse_size
+    from ..remote import REMOTE_READ_MODES
+
+    if remote_read not in REMOTE_READ_MODES:
+        raise InputError(f"unknown remote-read mode {remote_read!r}", f"use {', '.join(REMOTE_READ_MODES)}")
 
     default_size = size if size is None or isinstance(size, Size) else parse_size(size)
     table = read_targets(targets, default_size, band)
@@ -90,7 +104,10 @@ def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes
         namer = StemNamer(table)
         preview_rows = frozenset(range(min(grid_max, len(table)))) if grid else frozenset()
         outputs = Outputs(out_dir, tuple(planes), png, mode, overwrite, stretch, repo.skymap.name,
-                          keep_cutouts=single_file is not None, preview_rows=preview_rows, max_pixels=max_pixels)
+                          keep_cutouts=single_file is not None, preview_rows=preview_rows, max_pixels=max_pixels,
+                          remote=getattr(repo, "remote", None), remote_read=remote_read,
+                          download_threshold=download_threshold,
+                          scratch_dir=os.fspath(scratch_dir) if scratch_dir else None)
         writer = _single_file_writer(single_file, overwrite)
 
         def path_of(row):
@@ -117,6 +134,8 @@ def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes
         write_manifest(manifest, plan, path_of)
         if writer is not None:
             writer.finish(plan, path_of)
+        if rgb:
+            previews, preview_rows = _write_rgb(plan, outputs, namer, overwrite, grid_max if grid else 0)
         if grid:
             _write_grid(grid, table, previews, preview_rows, overwrite, grid_title)
     return BatchResult(plan, manifest, os.fspath(grid) if grid else None, _counts(plan), where, path_of)
@@ -155,3 +174,42 @@ def _counts(plan) -> dict:
 
     found = np.bincount(plan.status, minlength=len(STATUS_NAMES))
     return {name: int(found[code]) for code, name in enumerate(STATUS_NAMES) if name != "pending"}
+
+
+def _write_rgb(plan, outputs, namer, overwrite: bool, previews_wanted: int) -> dict:
+    """``<stem>_rgb.png`` for every target whose two or three band cutouts exist.
+
+    Returns the grid's previews (``{row: rgb array}``) and panel rows (the
+    first row of each of the first ``previews_wanted`` targets).
+    """
+    import numpy as np
+
+    from ..errors import CutoutError
+    from ..reader import CoaddFile
+    from ..writers.rgb import rgb_array, write_rgb
+    from .manifest import SUCCESS
+
+    table = plan.table
+    order = np.argsort(table.target, kind="stable")
+    starts = np.flatnonzero(np.diff(table.target[order], prepend=-1))
+    previews, preview_rows = {}, set()
+    for members in np.split(order, starts[1:]):
+        if len(preview_rows) < previews_wanted:
+            preview_rows.add(int(members[0]))  # a panel per target; "no data" unless its picture is made
+        if not 2 <= len(members) <= 3 or not all(int(plan.status[r]) in SUCCESS for r in members):
+            continue
+        path = os.path.join(outputs.out_dir, f"{namer(int(members[0]))}_rgb.png")
+        try:
+            images = []
+            for row in members:
+                with CoaddFile(outputs.fits_path(namer(int(row)), table.band_of(int(row)))) as cut:
+                    images.append(cut.read("IMAGE", cut.bbox))
+            if len(images) == 2:
+                images.insert(1, (images[0] + images[1]) / 2)
+            if overwrite or not os.path.exists(path):
+                write_rgb(path, *images, overwrite=overwrite)
+            if int(members[0]) in preview_rows:
+                previews[int(members[0])] = rgb_array(*images)
+        except CutoutError as err:
+            plan.mark(members, ERROR, f"colour picture failed: {err}")
+    return previews, frozenset(preview_rows)

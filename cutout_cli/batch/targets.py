@@ -70,6 +70,9 @@ class TargetTable:
         Degrees (NaN where the row is in error).
     size_code, band_code : numpy.ndarray
         Indices into :attr:`sizes` (``Size``) and :attr:`bands` (str); -1 when missing.
+    target : numpy.ndarray
+        For each row, the input target it came from (a target with a band list
+        ``g,r,i`` gives one row per band).
     errors : dict
         ``{row index: message}`` for rows that cannot be planned.
     """
@@ -78,7 +81,8 @@ class TargetTable:
         self.source = source
         self.ids, self.ra_text, self.dec_text = TextColumn(), TextColumn(), TextColumn()
         self._ra, self._dec = array("d"), array("d")
-        self._size, self._band = array("i"), array("i")
+        self._size, self._band, self._target = array("i"), array("i"), array("i")
+        self.num_targets = 0
         self._sizes, self._bands = _Interned(), _Interned()
         self.errors: dict[int, str] = {}
 
@@ -98,12 +102,22 @@ class TargetTable:
         self.ra, self.dec = np.frombuffer(self._ra, dtype=float), np.frombuffer(self._dec, dtype=float)
         self.size_code = np.frombuffer(self._size, dtype=np.int32)
         self.band_code = np.frombuffer(self._band, dtype=np.int32)
+        self.target = np.frombuffer(self._target, dtype=np.int32)  # the input row (0-based) of each row
         return self
 
     def add(self, id_text: str, ra_text: str, dec_text: str, size_text: str, band_text: str,
             default_size: Size | None, default_band: str | None) -> None:
+        """Append a target: one row per band when the band is a list (``g,r,i``)."""
+        bands = [b.strip() for b in (band_text or default_band or "").split(",") if b.strip()] or [""]
+        for band in bands:
+            self._add_row(id_text, ra_text, dec_text, size_text, band, default_size)
+        self.num_targets += 1
+
+    def _add_row(self, id_text: str, ra_text: str, dec_text: str, size_text: str, band: str,
+                 default_size: Size | None) -> None:
         """Append one row, recording (not raising) its problems."""
         index = len(self.ids)
+        self._target.append(self.num_targets)
         self.ids.append(id_text)
         self.ra_text.append(ra_text)
         self.dec_text.append(dec_text)
@@ -117,7 +131,6 @@ class TargetTable:
                 size_code = self._sizes.code(str(default_size), lambda _: default_size)
             else:
                 raise InputError("no size", "give --size or a size column")
-            band = band_text or default_band
             if not band:
                 raise InputError("no band", "give --band or a band column")
             band_code = self._bands.code(band)
@@ -210,14 +223,15 @@ def safe_stem(text: str, fallback: str) -> str:
 class StemNamer:
     """Unique file stems without holding every stem in memory.
 
-    A 32-bit hash of each row's (lower-cased) stem is kept; rows whose hash
-    occurs more than once get their row number appended.
+    A 32-bit hash of each row's (lower-cased) stem and band (both are in the
+    file name) is kept; rows whose hash occurs more than once get their row
+    number appended.
     """
 
     def __init__(self, table: TargetTable):
         self.table = table
-        hashes = np.fromiter((zlib.crc32(self._base(i).lower().encode()) for i in range(len(table))),
-                             dtype=np.uint32, count=len(table))
+        hashes = np.fromiter((zlib.crc32(f"{self._base(i)}_{table.band_of(i)}".lower().encode())
+                              for i in range(len(table))), dtype=np.uint32, count=len(table))
         values, counts = np.unique(hashes, return_counts=True)
         self._clash = np.isin(hashes, values[counts > 1])
 

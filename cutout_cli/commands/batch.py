@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import click
 
+from ..remote import DOWNLOAD_THRESHOLD
 from .common import dataset_type_option, diagnostic, echo_records, format_option, max_pixels_option, parse_planes
 
 
 @click.command("batch", context_settings={"max_content_width": 100})
 @click.argument("targets", type=click.Path(dir_okay=False))
 @click.option("--size", metavar="SIZE", help="Cutout size (300, 60arcsec, 1arcmin, W,H); a 'size' column overrides it.")
-@click.option("--band", metavar="B", help="Band; a 'band' column overrides it.")
+@click.option("--band", metavar="B", help="Band, or bands as g,r,i (one cutout each); a 'band' column overrides it.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory (created if missing).")
 @click.option("--png", is_flag=True, help="Also write a PNG beside each FITS cutout.")
 @click.option("--grid", type=click.Path(dir_okay=False), help="Write a labelled contact sheet of the cutouts (PNG).")
+@click.option("--rgb", is_flag=True, help="With --band g,r,i (two or three, bluest first): <id>_rgb.png colour pictures.")
 @click.option("--grid-max", type=click.IntRange(1), default=100, show_default=True, help="At most this many panels in the grid.")
 @click.option("--planes", default="image,mask,variance", show_default=True, help="Planes to write, comma-separated.")
 @click.option("--mode", type=click.Choice(["partial", "strict"]), default="partial", show_default=True,
@@ -28,12 +30,18 @@ from .common import dataset_type_option, diagnostic, echo_records, format_option
 @click.option("--single-file", type=click.Path(dir_okay=False),
               help="Write all cutouts into this one FITS file (planes as EXTNAME/EXTVER=row, a MANIFEST table).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (files, targets per file, rows without data); read no pixels.")
+@click.option("--remote-read", type=click.Choice(["auto", "ranged", "download"]), default="auto", show_default=True,
+              help="Remote repositories: fetch only the tiles under the boxes (ranged), or download each coadd "
+                   "to --scratch-dir and cut it locally (download); auto downloads a coadd when its task has at "
+                   f"least {DOWNLOAD_THRESHOLD} targets to cut [env: CUTOUT_DOWNLOAD_THRESHOLD].")
+@click.option("--scratch-dir", type=click.Path(file_okay=False),
+              help="Where --remote-read downloads go (removed after use) [default: OUT].")
 @max_pixels_option
 @dataset_type_option
 @format_option
 @click.pass_context
-def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode, stretch, overwrite, jobs, scheduler,
-            scheduler_file, single_file, dry_run, max_pixels, dataset_type, fmt):
+def command(ctx, targets, size, band, out_dir, png, grid, rgb, grid_max, planes, mode, stretch, overwrite, jobs, scheduler,
+            scheduler_file, single_file, dry_run, remote_read, scratch_dir, max_pixels, dataset_type, fmt):
     """Write one cutout per row of TARGETS (CSV with id, ra, dec; optional size, band).
 
     Targets are grouped by coadd file; each file is opened once per task (at
@@ -45,13 +53,14 @@ def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode
 
     \b
     Exit codes: 0 every row ok or skipped; 1 some rows failed (see the
-    manifest); 2 usage error; 3-5 and 70 fatal (see cutout --help).
+    manifest); 2 usage error; 3-7 and 70 fatal (see cutout --help).
 
     \b
     Examples:
       cutout batch sample_repo/targets.csv --size 50 --band r --out cutouts --png --grid grid.png
       cutout -q batch sample_repo/targets.csv --size 30arcsec --band r --out run1 --planes image --jobs 2
       cutout batch sample_repo/targets.csv --size 50 --band r --out plan --dry-run
+      cutout batch sample_repo/targets.csv --size 10arcsec --band r,z --rgb --out colour --grid colour.png
     """
     import os
 
@@ -65,7 +74,8 @@ def command(ctx, targets, size, band, out_dir, png, grid, grid_max, planes, mode
                            mode=mode, overwrite=overwrite, stretch=stretch, dataset_type=dataset_type, grid=grid,
                            grid_max=grid_max, grid_title=os.path.basename(targets), progress=progress,
                            jobs=jobs or os.cpu_count() or 1, scheduler=scheduler, scheduler_file=scheduler_file,
-                           single_file=single_file, dry_run=dry_run, max_pixels=max_pixels)
+                           single_file=single_file, dry_run=dry_run, max_pixels=max_pixels, rgb=rgb,
+                           remote_read=remote_read, scratch_dir=scratch_dir)
     counts = result.counts
     if dry_run:
         echo_records(result.plan.summary(), fmt)

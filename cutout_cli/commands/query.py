@@ -11,7 +11,8 @@ from .common import dataset_type_option, diagnostic, echo_records, format_option
 @click.argument("dataset_type", required=False)
 @click.option("--band", metavar="B", help="Band (e.g. r); default: every band present.")
 @click.option("--pos", "pos", metavar="POS", required=True,
-              help='"RA DEC" (degrees or sexagesimal) or "CIRCLE ra dec radius" (degrees).')
+              help='"RA DEC" (degrees or sexagesimal), or an IVOA POS region in degrees: "CIRCLE ra dec r", '
+                   '"POLYGON ra1 dec1 ra2 dec2 ra3 dec3 ...", "RANGE ra1 ra2 dec1 dec2".')
 @format_option
 @click.pass_context
 def command(ctx, dataset_type, band, pos, fmt):
@@ -26,15 +27,13 @@ def command(ctx, dataset_type, band, pos, fmt):
       cutout query --band r --pos "53.318792 -27.844306"
       cutout query deep_coadd --pos "03:33:16.51 -27:50:39.5" --format json
       cutout query --band r --pos "CIRCLE 53.32 -27.84 0.05" --format csv
+      cutout query --pos "RANGE 53.30 53.34 -27.86 -27.82"
     """
-    from ..coords import Circle, parse_pos
-    from ..errors import NotFoundError
     from ..cli import open_repository
+    from ..errors import NotFoundError
 
-    region = parse_pos(pos)
-    radius = region.radius if isinstance(region, Circle) else 0.0
     repo = open_repository(ctx)
-    refs = repo.query(dataset_type, band, region.ra, region.dec, radius)
+    refs = repo.query(dataset_type, band, pos=pos)
     if not refs:
         what = f"{dataset_type or repo.default_dataset_type()}" + (f" in band {band}" if band else "")
         raise NotFoundError(f"no {what} covers {pos}", "check the position, the band and --repo")

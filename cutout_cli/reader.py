@@ -188,18 +188,10 @@ class CoaddFile:
 
         Only the intersection with the image is read from the file.
         """
-        if plane not in self._hdus:
-            raise NotFoundError(f"{self.path} has no {plane} plane", f"planes present: {', '.join(self.planes)}")
-        hdu = self._fits[self._hdus[plane]]
         inside = box.intersection(self.bbox)
         if inside.is_empty:
             raise NotFoundError(f"box {box} lies wholly outside the image {self.bbox} of {self.path}")
-        rows, cols = inside.slices(self.xy0)
-        try:
-            data = hdu[rows, cols]
-        except (OSError, ValueError) as err:
-            raise DataError(f"cannot read {plane} pixels of {self.path}: {_first_line(err)}",
-                            "the file may be truncated or corrupt") from None
+        data = self._read_section(plane, *inside.slices(self.xy0))
         if inside == box:
             return data
         fill = self.fill_value(plane)
@@ -207,6 +199,17 @@ class CoaddFile:
         out = np.full(box.shape, fill, dtype=dtype)
         out[inside.slices((box.begin_x, box.begin_y))] = data
         return out
+
+    def _read_section(self, plane: str, rows: slice, cols: slice) -> np.ndarray:
+        """LOCAL array section ``[rows, cols]`` of ``plane``, wholly inside the image (cfitsio reads only
+        the tiles it needs)."""
+        if plane not in self._hdus:
+            raise NotFoundError(f"{self.path} has no {plane} plane", f"planes present: {', '.join(self.planes)}")
+        try:
+            return self._fits[self._hdus[plane]][rows, cols]
+        except (OSError, ValueError) as err:
+            raise DataError(f"cannot read {plane} pixels of {self.path}: {_first_line(err)}",
+                            "the file may be truncated or corrupt") from None
 
 
 def open_image_file(path, remote=None) -> CoaddFile:

@@ -169,22 +169,8 @@ class Repository:
         from .skymap import PRESETS
 
         if self.remote is not None and spec not in PRESETS:
-            return self._remote_skymap(spec)
+            return load_skymap(self._join(spec), self._read_text)
         return load_skymap(spec if spec in PRESETS else self.root / spec)
-
-    def _remote_skymap(self, spec: str) -> SkyMap:
-        from .skymap import skymap_from_dict
-
-        url = self._join(spec)
-        try:
-            content = json.loads(self._read_text(url))
-        except NotFoundError:
-            raise DataError(f"skymap file {url} does not exist", "check the 'skymap' entry of repo.json") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DataError(f"cannot read skymap file {url}: {err}") from None
-        if not isinstance(content, dict):
-            raise DataError(f"skymap file {url} is not a JSON object")
-        return skymap_from_dict(content, url)
 
     @property
     def dataset_types(self) -> list[str]:

@@ -464,15 +464,19 @@ def skymap_from_dict(spec: dict, source: str = "skymap") -> SkyMap:
     raise DataError(f"{source}: unknown skymap type {kind!r}", "use 'rings' or 'explicit'")
 
 
-def load_skymap(path: str | Path) -> SkyMap:
-    """Read a skymap JSON file (or a preset name such as ``lsst_cells_v1``)."""
+def load_skymap(path: str | Path, read_text=None) -> SkyMap:
+    """Read a skymap JSON file (or a preset name such as ``lsst_cells_v1``).
+
+    ``read_text(path) -> str`` reads the file (default: the local file system;
+    a remote repository passes its own reader).
+    """
     if str(path) in PRESETS:
         return skymap_from_dict(PRESETS[str(path)], str(path))
     try:
-        spec = json.loads(Path(path).read_text())
-    except FileNotFoundError:
+        spec = json.loads(read_text(path) if read_text else Path(path).read_text())
+    except (FileNotFoundError, NotFoundError):
         raise DataError(f"skymap file {path} does not exist", "check the 'skymap' entry of repo.json") from None
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(f"cannot read skymap file {path}: {err}") from None
     if not isinstance(spec, dict):
         raise DataError(f"skymap file {path} is not a JSON object")

@@ -48,8 +48,8 @@ def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes
               dataset_type: str | None = None, grid=None, grid_max: int = 100, grid_title: str | None = None,
               progress=None, jobs: int = 1, scheduler: str | None = None, scheduler_file: str | None = None,
               single_file=None, dry_run: bool = False, chunk: int = DEFAULT_CHUNK,
-              max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False, remote_read: str = "auto", download_threshold: int = 0,
-              scratch_dir=None) -> BatchResult:
+              max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False, remote_read: str = "auto",
+              download_threshold: int = 0, scratch_dir=None) -> BatchResult:
     """Cut every target; write ``out_dir/manifest.csv`` and optionally a grid PNG.
 
     Parameters

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from .common import (dataset_type_option, dec_option, diagnostic, echo_records, format_option, max_pixels_option,
-                     origin_option,
-                     parse_patch, parse_planes, patch_option, ra_option, size_option, sky_position, tract_option)
+                     origin_option, parse_patch, parse_planes, patch_option, ra_option, size_option, sky_position,
+                     tract_option)
 
 
 @click.command("subset", context_settings={"max_content_width": 100})

@@ -40,10 +40,15 @@ def open_executor(jobs: int = 1, scheduler: str | None = None, scheduler_file: s
         yield SerialExecutor(), 1, "1 process"
     else:
         import multiprocessing
+        import threading
 
-        # spawn: the parent may run threads (the progress display); workers import only what tasks need
-        context = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        # fork when this process runs no other thread (workers start at once, nothing to re-import);
+        # spawn otherwise, as forking a process with threads can deadlock the children
+        method = "fork" if threading.active_count() == 1 else "spawn"
+        pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
+        with pool:
+            for future in [pool.submit(int) for _ in range(jobs)]:  # start the workers now, before any thread
+                future.result()
             yield pool, 2 * jobs, f"{jobs} processes"
 
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m bench                      # everything (about 10 minutes)
+    python -m bench                      # everything (7-12 minutes on 2 cores)
     BENCH_QUICK=1 python -m bench        # smoke run (about 2 minutes)
     python -m bench --only reads,batch   # some sections (others kept from results.json)
     python -m bench --report             # re-render report.md from results.json
@@ -73,7 +73,8 @@ def main(argv=None) -> int:
     results = _load() if set(wanted) != set(SECTIONS) else {}
     if results.get("meta", {}).get("quick", config.QUICK) != config.QUICK:
         results = {}  # do not mix quick and full numbers
-    results["meta"] = {"quick": config.QUICK, "started": dt.datetime.now().isoformat(timespec="seconds")}
+    results["meta"] = {"quick": config.QUICK, "started": dt.datetime.now().isoformat(timespec="seconds"),
+                       "sections": results.get("meta", {}).get("sections", {})}
     results["machine"] = machine.describe()
     config.TMP.mkdir(parents=True, exist_ok=True)
     log(f"bench: {'quick' if config.QUICK else 'full'} run, sections {', '.join(wanted)}")
@@ -86,9 +87,11 @@ def main(argv=None) -> int:
         from . import reads
 
         log("(a) box reads ...")
+        began = time.perf_counter()
         results["reads"] = reads.run(files, log=log)
         alt = os.environ.get("BENCH_ALT_PYTHON")
         results["reads_alt_floor"] = reads.run_alternative_floor(files, alt, log) if alt else None
+        results["meta"]["sections"]["reads"] = time.perf_counter() - began
         _save(results)
     if "process" in wanted:
         from . import process
@@ -99,13 +102,17 @@ def main(argv=None) -> int:
         if not shutil.which("imcopy"):
             notes.append("imcopy is not installed (apt-get install libcfitsio-bin): no cfitsio process baseline.")
         log("(b) whole process ...")
+        began = time.perf_counter()
         results["process"] = process.run(log=log)
+        results["meta"]["sections"]["process"] = time.perf_counter() - began
         _save(results)
     if "batch" in wanted:
         from . import batch
 
         log("(c) batch throughput ...")
+        began = time.perf_counter()
         results["batch"] = batch.run(log=log)
+        results["meta"]["sections"]["batch"] = time.perf_counter() - began
         _save(results)
     shutil.rmtree(config.TMP, ignore_errors=True)
     results["notes"] = notes

@@ -13,17 +13,22 @@ empty output directory that is deleted afterwards (10 000 cutouts are
   the rate extrapolated.
 
 Rates are cutouts per second of wall time, process start included.  Peak
-memory is the child's ``ru_maxrss``.
+memory is the child's ``ru_maxrss``.  Every run records how many cores other
+work kept busy meanwhile (:mod:`bench.load`); the quietest run of each
+contender is kept beside the median, since a 2-core speed-up cannot show
+while someone else holds a core.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
 
 from . import config
 from .children import run_child
+from .load import LoadMeter
 from .data import batch_root, make_targets, warm_page_cache
 
 SCRIPTS = config.ROOT / "bench" / "scripts"
@@ -51,22 +56,30 @@ def _count_ok(out_dir) -> int:
 
 def _timed(name, argv, out_dir, expected, counter, log) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
-    run = run_child(argv, cwd=config.ROOT)
+    os.sync()  # write back the previous run's ~0.5 GB now, not during this run
+    with LoadMeter() as load:
+        run = run_child(argv, cwd=config.ROOT)
     done = counter(run, out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     ok = run.returncode == 0 and done == expected
     log(f"  {name}: {expected} targets in {run.wall:.1f} s ({expected / run.wall:.0f}/s), "
-        f"peak RSS {run.max_rss_mib:.0f} MiB" + ("" if ok else f"  FAILED rc={run.returncode} done={done}: "
+        f"peak RSS {run.max_rss_mib:.0f} MiB, others' load {load.other_cores or 0:.2f} cores"
+        + ("" if ok else f"  FAILED rc={run.returncode} done={done}: "
                                                   f"{run.stderr.strip()[-300:]}"))
     return {"wall": run.wall, "targets": expected, "rate": expected / run.wall, "max_rss_mib": run.max_rss_mib,
-            "ok": ok}
+            "ok": ok, "other_cores": load.other_cores}
 
 
 def _summarise(runs: list[dict]) -> dict:
     walls = [r["wall"] for r in runs]
     wall = statistics.median(walls)
+    loads = [r["other_cores"] for r in runs if r.get("other_cores") is not None]
+    quiet = min(runs, key=lambda r: (r.get("other_cores") is None, r.get("other_cores") or 0.0))
     return {"wall": wall, "walls": walls, "targets": runs[0]["targets"], "rate": runs[0]["targets"] / wall,
-            "max_rss_mib": max(r["max_rss_mib"] for r in runs), "ok": all(r["ok"] for r in runs)}
+            "max_rss_mib": max(r["max_rss_mib"] for r in runs), "ok": all(r["ok"] for r in runs),
+            "other_cores": max(loads) if loads else None,
+            "runs": [{k: r.get(k) for k in ("wall", "rate", "other_cores")} for r in runs],
+            "quiet_rate": quiet["rate"], "quiet_other_cores": quiet.get("other_cores")}
 
 
 def run(log=print) -> dict:
@@ -106,7 +119,8 @@ def _memory(has_jobs, main_targets, measured, out, counter, log) -> dict:
         label = f"{count} targets" + (f", --jobs {jobs}" if jobs else "")
         name = f"cutout --jobs {jobs}" if jobs else "cutout (default, serial)"
         if count == main_targets.count and name in measured:
-            memory[label] = {k: measured[name][k] for k in ("wall", "targets", "rate", "max_rss_mib", "ok")}
+            memory[label] = {k: measured[name].get(k) for k in ("wall", "targets", "rate", "max_rss_mib", "ok",
+                                                                 "other_cores")}
             continue
         targets = make_targets(count)
         memory[label] = _timed(f"cutout memory, {label}", _cutout_argv(targets.csv, out, jobs), out, count,

@@ -66,7 +66,7 @@ PROCESS_WARMUP = 1 if QUICK else 3
 
 BATCH_TARGETS = 1000 if QUICK else 10000
 BATCH_SIZE = 50
-BATCH_REPS = 1 if QUICK else 2
+BATCH_REPS = 1 if QUICK else 3
 ASTROCUT_TARGETS = 100 if QUICK else 1000   # astrocut is timed on a subset, the rate extrapolated
 # peak-memory runs of `cutout batch`: (targets, --jobs or None); runs at BATCH_TARGETS reuse the throughput runs
 MEMORY_RUNS = ((200, None), (1000, None)) if QUICK else ((1000, None), (10000, None))

@@ -36,6 +36,23 @@ def _command_output(argv) -> str:
         return ""
 
 
+def _fitsio_build() -> str:
+    """Which cfitsio fitsio runs on: a shared system library (ldd shows it) or the copy bundled in its wheel."""
+    try:
+        import glob
+
+        import fitsio
+
+        wrap = glob.glob(os.path.join(os.path.dirname(fitsio.__file__), "_fitsio_wrap*.so"))
+        libs = _command_output(["ldd", wrap[0]]) if wrap else ""
+    except Exception:
+        return "unknown"
+    for line in libs.splitlines():
+        if "libcfitsio" in line:
+            return "system " + line.split("=>")[-1].split("(")[0].strip()
+    return "bundled (static, in the fitsio extension)"
+
+
 def describe() -> dict:
     """CPU, cores, load, OS, Python and the versions of every library and tool the suite compares."""
     try:
@@ -56,6 +73,7 @@ def describe() -> dict:
         "astropy": _version("astropy"),
         "fitsio": _version("fitsio"),
         "cfitsio (fitsio's)": cfitsio,
+        "fitsio's cfitsio": _fitsio_build(),
         "cfitsio (imcopy's, Debian libcfitsio10)": system_cfitsio if shutil.which("imcopy") else "imcopy not installed",
         "astrocut": _version("astrocut"),
         "cutout-cli": _version("cutout-cli"),

@@ -24,6 +24,7 @@ import subprocess
 
 from . import config
 from .children import run_child
+from .load import LoadMeter
 from .data import variant_root
 from .timing import Stats
 
@@ -89,8 +90,9 @@ def _check(cmds: dict) -> dict:
     return failures
 
 
-def importtime(argv_tail: list[str], top: int = 15) -> dict:
-    """Top imports by cumulative and by self time of ``python -X importtime <argv_tail>``."""
+def importtime(argv_tail: list[str], top: int = 15, depth: int = 2) -> dict:
+    """Biggest imports of ``python -X importtime <argv_tail>``: by cumulative time (nesting depth
+    <= ``depth``, so one sees which package pulls in what) and by own time."""
     run = subprocess.run([config.PYTHON, "-X", "importtime", *argv_tail], capture_output=True, text=True,
                          cwd=config.ROOT)
     entries = []
@@ -100,16 +102,17 @@ def importtime(argv_tail: list[str], top: int = 15) -> dict:
         try:
             _, rest = line.split(":", 1)
             self_us, cumulative_us, name = rest.split("|", 2)
-            entries.append((int(self_us), int(cumulative_us), name.rstrip()))
         except ValueError:
             continue
-    top_level = [e for e in entries if not e[2].startswith("  ")]
+        level = (len(name) - len(name.lstrip()) - 1) // 2  # one space, then two per nesting level
+        entries.append((int(self_us), int(cumulative_us), name.strip(), level))
+    shallow = [e for e in entries if e[3] <= depth]
     return {
         "total_ms": sum(e[0] for e in entries) / 1000.0,
         "modules": len(entries),
-        "by_cumulative": [(e[2].strip(), e[1] / 1000.0, e[0] / 1000.0)
-                          for e in sorted(top_level, key=lambda e: -e[1])[:top]],
-        "by_self": [(e[2].strip(), e[0] / 1000.0) for e in sorted(entries, key=lambda e: -e[0])[:top]],
+        "by_cumulative": [("· " * e[3] + e[2], e[1] / 1000.0, e[0] / 1000.0)
+                          for e in sorted(shallow, key=lambda e: -e[1])[:top]],
+        "by_self": [(e[2], e[0] / 1000.0) for e in sorted(entries, key=lambda e: -e[0])[:top]],
     }
 
 
@@ -120,13 +123,15 @@ def run(log=print) -> dict:
         log(f"  {name} FAILED: {failures[name]}")
         del cmds[name]
     tool = "hyperfine" if shutil.which("hyperfine") else "subprocess loop"
-    times = _hyperfine(cmds) if tool == "hyperfine" else _loop(cmds)
+    with LoadMeter() as load:
+        times = _hyperfine(cmds) if tool == "hyperfine" else _loop(cmds)
+    log(f"  others' load {load.other_cores or 0:.2f} cores")
     for name, stats in times.items():
         log(f"  {name:36s} {stats['median'] * 1e3:8.1f} ms")
     subset_tail = ["-m", "cutout_cli", *cmds["cutout subset"][1:]] if "cutout subset" in cmds else None
     imports = {"import cutout_cli.cli": importtime(["-c", "import cutout_cli.cli"])}
     if subset_tail:
         imports["cutout subset"] = importtime(subset_tail)
-    return {"tool": tool, "runs": config.PROCESS_RUNS, "warmup": config.PROCESS_WARMUP,
+    return {"tool": tool, "runs": config.PROCESS_RUNS, "warmup": config.PROCESS_WARMUP, "other_cores": load.other_cores,
             "commands": {k: " ".join(shlex.quote(str(a)) for a in v) for k, v in cmds.items()},
             "times": times, "failures": failures, "imports": imports}

@@ -21,11 +21,12 @@ The file is read once beforehand (warm OS page cache for every tool: the
 suite measures CPU-bound reads, not the disk).  Each series starts with an
 untimed warm-up read at a position outside the list, whose pixels are
 also checked against fitsio's (``identical``).
-Within one (variant, size) the tools run in two blocks of positions, in
-forward then reverse order (see :func:`bench.timing.measure_blocks`): load
-drift on the shared machine is balanced, and no tool reads a box right after
-another tool read it (cfitsio caches decompressed tiles per open file, shared
-by every handle of that file in the process).  The full reads run last.
+Within one (variant, size) the tools run in blocks of 4 positions, in
+rotating order (see :func:`bench.timing.measure_blocks`): bursts of other
+work on the shared machine hit every tool alike, and no tool reads a box
+right after another tool read it (cfitsio caches decompressed tiles per open
+file, shared by every handle of that file in the process).  The full reads
+run last.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 
 from . import config
 from .data import box_positions, warm_page_cache
+from .load import LoadMeter
 from .timing import measure, measure_blocks
 
 TOOLS = {
@@ -161,7 +163,7 @@ def _same(reference, arrays) -> bool:
 
 
 def run(files: dict, tools=None, log=print) -> dict:
-    """``{variant: {size: {tool: Stats dict + checks}}}`` for every variant, size and tool."""
+    """``{variant: {size: {tool: Stats dict + checks, "_other_cores": float}}}`` for every variant, size, tool."""
     tools = tools or list(TOOLS)
     results = {}
     for vi, variant in enumerate(config.VARIANTS):
@@ -170,10 +172,13 @@ def run(files: dict, tools=None, log=print) -> dict:
         results[variant.name] = {}
         for size in config.BOX_SIZES:
             positions = box_positions(config.READ_REPS + 1, size, (3400, 3400), seed=1000 * vi + size)
-            row = _one_case(path, size, positions[0], positions[1:], tools)
+            with LoadMeter() as load:
+                row = _one_case(path, size, positions[0], positions[1:], tools)
+            row["_other_cores"] = load.other_cores
             results[variant.name][str(size)] = row  # str: the same keys after a JSON round trip
-            summary = ", ".join(f"{t} {v['median'] * 1e3:.2f} ms" for t, v in row.items() if "median" in v)
-            log(f"  {variant.name:10s} {size:5d} px: {summary}")
+            summary = ", ".join(f"{t} {v['median'] * 1e3:.2f} ms" for t, v in row.items()
+                                if isinstance(v, dict) and "median" in v)
+            log(f"  {variant.name:10s} {size:5d} px: {summary}; others' load {load.other_cores or 0:.2f} cores")
     return results
 
 

@@ -3,8 +3,8 @@
 Each repetition gets its own input (a box at a different position), so the
 median is over positions, and tools that are given the same list are timed
 on the same positions.  ``time.perf_counter`` brackets each call only.
-:func:`measure_blocks` times several tools in alternating order, so that a
-drift of a shared machine's load hits all of them alike.
+:func:`measure_blocks` times several tools in short blocks, in rotating
+order, so that bursts of other work on a shared machine hit all of them alike.
 """
 
 from __future__ import annotations
@@ -64,26 +64,26 @@ def measure(fn, inputs, warmup=None) -> Stats:
     return Stats.from_samples(samples)
 
 
-def measure_blocks(fns: dict, inputs, warmup, blocks: int = 2) -> dict:
+def measure_blocks(fns: dict, inputs, warmup, block: int = 4) -> dict:
     """Time several tools on the same inputs: ``{name: Stats}``.
 
-    After one untimed ``fn(warmup)`` each, the inputs are cut into ``blocks``
-    consecutive chunks; each chunk is timed tool by tool (a tool runs alone
-    on the whole chunk, as it would in real use, keeping its own caches), in
-    forward order for even chunks and reverse order for odd ones, so a slow
-    drift of a shared machine's load hits every tool alike.  A tool never
-    starts on the box another tool has just read (no head start from a cache
-    shared between tools, such as cfitsio's per-file tile cache).
+    After one untimed ``fn(warmup)`` each, the inputs are cut into chunks of
+    ``block`` consecutive inputs; each chunk is timed tool by tool (a tool
+    runs alone on the chunk, as in real use, keeping its own caches warm),
+    the order of the tools rotating from chunk to chunk, so bursts of other
+    work on a shared machine hit every tool alike.  A tool never starts on the
+    box another tool has just read (no head start from a cache shared between
+    tools, such as cfitsio's per-file tile cache).
     """
     inputs = list(inputs)
     names = list(fns)
     for name in names:
         fns[name](warmup)
     samples = {name: [] for name in names}
-    n = len(inputs)
-    for b in range(blocks):
-        chunk = inputs[b * n // blocks:(b + 1) * n // blocks]
-        for name in (names if b % 2 == 0 else names[::-1]):
+    for b, first in enumerate(range(0, len(inputs), block)):
+        chunk = inputs[first:first + block]
+        shift = b % len(names)
+        for name in names[shift:] + names[:shift]:
             gc.collect()
             fn = fns[name]
             for x in chunk:

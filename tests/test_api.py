@@ -13,7 +13,7 @@ from astropy.nddata import CCDData
 from astropy.wcs import WCS
 from PIL import Image
 
-from cutout_cli import Box, Repository
+from cutout_cli import Box
 from cutout_cli.handle import open_image
 
 from .conftest import SHARED, TARGET_11, make_small_repo, run_cli

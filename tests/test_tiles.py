@@ -10,7 +10,6 @@ Two independent checks on real tile-compressed files:
   box of a full-size 3400 x 3400 patch are a small fraction of the plane.
 """
 
-import shutil
 import struct
 
 import fitsio

@@ -92,7 +92,6 @@ class Plan:
 
     def tasks(self, namer, chunk: int = DEFAULT_CHUNK):
         """Tasks of at most ``chunk`` targets, file by file."""
-        table = self.table
         for group in self.groups:
             for start in range(0, len(group.rows), chunk):
                 rows = group.rows[start:start + chunk]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import dataset_type_option, diagnostic, echo_records, format_option
+from .common import diagnostic, echo_records, format_option
 
 
 @click.command("query", context_settings={"max_content_width": 100})

@@ -38,7 +38,7 @@ test: $(STAMP)
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis
 
-# Benchmark suite (bench/): `make bench` (~10 min) or `BENCH_QUICK=1 make bench` (~2 min).
+# Benchmark suite (bench/): `make bench` (7-12 min) or `BENCH_QUICK=1 make bench` (~2 min).
 # Generated data is kept in bench_output/data/ between runs; the report is bench_output/report.md.
 .PHONY: bench
 bench: $(STAMP)

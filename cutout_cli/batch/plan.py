@@ -119,7 +119,7 @@ def plan_batch(repo, table: TargetTable, dataset_type: str | None = None) -> Pla
     """Home tract/patch, box and coadd file of every row of ``table``."""
     n = len(table)
     plan = Plan(table, np.full(n, PENDING, np.uint8), np.full(n, -1, np.int32), np.full(n, -1, np.int32),
-                np.full(n, -1, np.int32), np.zeros((n, 4), np.int64), repo_root=str(repo.root),
+                np.full(n, -1, np.int32), np.zeros((n, 4), np.int32), repo_root=str(repo.root),
                 dataset_type=dataset_type)
     for row, message in table.errors.items():
         plan.mark(row, ERROR, message)
@@ -140,8 +140,8 @@ def _place_in_tract(plan: Plan, tract, rows: np.ndarray) -> None:
     table = plan.table
     x, y = (np.atleast_1d(v) for v in tract.sky_to_pixel(table.ra[rows], table.dec[rows]))
     finite = np.isfinite(x) & np.isfinite(y)
-    ix = np.floor(np.where(finite, x, -1e9) + 0.5).astype(np.int64)
-    iy = np.floor(np.where(finite, y, -1e9) + 0.5).astype(np.int64)
+    ix = np.floor(np.where(finite, x, -1e9) + 0.5).astype(np.int32)
+    iy = np.floor(np.where(finite, y, -1e9) + 0.5).astype(np.int32)
     bbox = tract.bbox
     inside = finite & (ix >= bbox.begin_x) & (ix < bbox.end_x) & (iy >= bbox.begin_y) & (iy < bbox.end_y)
     plan.mark(rows[~inside], NO_DATA, f"position is outside tract {tract.id}")
@@ -149,8 +149,8 @@ def _place_in_tract(plan: Plan, tract, rows: np.ndarray) -> None:
     pw, ph = tract.patch_inner_dimensions
     plan.tract[rows] = tract.id
     plan.patch[rows] = (iy // ph) * tract.num_patches[0] + ix // pw
-    width = np.zeros(len(rows), np.int64)
-    height = np.zeros(len(rows), np.int64)
+    width = np.zeros(len(rows), np.int32)
+    height = np.zeros(len(rows), np.int32)
     codes = table.size_code[rows]
     for code in np.unique(codes):
         members = codes == code

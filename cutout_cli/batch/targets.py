@@ -31,7 +31,7 @@ class TextColumn:
 
     def __init__(self):
         self._data = bytearray()
-        self._offsets = array("q", [0])
+        self._offsets = array("I", [0])  # 4 bytes a row: text up to 4 GB
 
     def append(self, text: str) -> None:
         self._data += text.encode("utf-8", "surrogatepass")

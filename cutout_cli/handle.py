@@ -41,6 +41,11 @@ class ImageHandle:
         return f"ImageHandle({self.path!r}, {state})"
 
     @property
+    def is_open(self) -> bool:
+        """True once the file has been opened (and not closed)."""
+        return self._file is not None
+
+    @property
     def file(self) -> CoaddFile:
         """The opened :class:`~cutout_cli.reader.CoaddFile` (opened on first use)."""
         if self._file is None:

@@ -233,3 +233,24 @@ def test_unreachable_scheduler_is_a_clean_error(busy_repo, tmp_path):
                      "--scheduler", "tcp://127.0.0.1:9")
     assert result.returncode == 5 and "cannot reach the Dask scheduler" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_coadd_that_cannot_be_opened_is_tried_once_per_task(tmp_path, monkeypatch):
+    """Every row of the task gets the error, from a single attempt to open the file."""
+    import cutout_cli.handle as handle_module
+    from cutout_cli.batch.execute import Outputs, run_task
+    from cutout_cli.batch.targets import StemNamer
+    from cutout_cli.coords import parse_size
+
+    repo = make_small_repo(tmp_path / "repo", [TARGET_11], bands=("r",))
+    repo.expected_path(None, repo.home(*TARGET_11), "r").write_bytes(b"not a FITS file" * 400)
+    rows = random_targets(repo, 5, patches=1)
+    plan = plan_batch(repo, read_targets(rows, size=parse_size("9"), band="r"))
+    (task,) = list(plan.tasks(StemNamer(plan.table)))
+    opens = []
+    real_open = handle_module.open_image_file
+    monkeypatch.setattr(handle_module, "open_image_file", lambda *a, **k: opens.append(a[0]) or real_open(*a, **k))
+    result = run_task(task, Outputs(str(tmp_path / "out")))
+    assert len(opens) == 1
+    assert list(result.status) == [4] * 5  # error
+    assert len({result.messages[int(r)] for r in task.rows}) == 1 and "as FITS" in result.messages[int(task.rows[0])]

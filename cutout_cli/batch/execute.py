@@ -45,6 +45,13 @@ class Outputs:
     def png_path(self, stem: str, band: str) -> str:
         return os.path.join(self.out_dir, f"{stem}_{band}.png")
 
+    def is_done(self, stem: str, band: str) -> bool:
+        """The target's outputs exist and are complete, so a rerun skips it (never with overwrite)."""
+        if self.keep_cutouts or self.overwrite:
+            return False
+        return is_complete_fits(self.fits_path(stem, band)) and (
+            not self.png or os.path.exists(self.png_path(stem, band)))
+
 
 @dataclass
 class TaskResult:
@@ -89,11 +96,12 @@ def run_task(task, outputs: Outputs) -> TaskResult:
             row = int(row)
             try:
                 result.status[i] = _cut_one(task, i, row, cut, outputs, result)
-            except RemoteError as err:  # storage refuses or is unreachable: the other rows would fail alike
-                for later in task.rows[i:]:
-                    result.messages[int(later)] = str(err)
-                break
             except CutoutError as err:
+                # storage refusing, or a coadd that cannot be opened: the other rows would fail alike
+                if isinstance(err, RemoteError) or (handle is not None and not handle.is_open):
+                    for later in task.rows[i:]:
+                        result.messages[int(later)] = str(err)
+                    break
                 result.messages[row] = str(err)
     finally:
         if handle is not None:
@@ -123,8 +131,7 @@ def _assembler(task, outputs: Outputs):
 def _cut_one(task, i: int, row: int, cut, outputs: Outputs, result: TaskResult) -> int:
     band = task.bands[i]
     fits_path, png_path = outputs.fits_path(task.stems[i], band), outputs.png_path(task.stems[i], band)
-    if not outputs.keep_cutouts and not outputs.overwrite and is_complete_fits(fits_path) \
-            and (not outputs.png or os.path.exists(png_path)):
+    if outputs.is_done(task.stems[i], band):
         if row in outputs.preview_rows:
             result.previews[row] = _read_preview(fits_path)
         return SKIPPED

@@ -39,17 +39,10 @@ def wants_download(task, outputs) -> bool:
 
 
 def _targets_to_cut(task, outputs, enough: int) -> int:
-    """Targets of the task whose outputs are not finished yet (counting stops at ``enough``);
-    the same test as the task's skip of finished targets."""
-    from .execute import is_complete_fits
-
-    if outputs.keep_cutouts or outputs.overwrite:
-        return len(task.rows)
+    """Targets of the task whose outputs are not finished yet (counting stops at ``enough``)."""
     count = 0
-    for i in range(len(task.rows)):
-        band = task.bands[i] if getattr(task, "bands", None) else task.ref.band
-        fits_path = outputs.fits_path(task.stems[i], band)
-        if not is_complete_fits(fits_path) or (outputs.png and not os.path.exists(outputs.png_path(task.stems[i], band))):
+    for stem, band in zip(task.stems, task.bands):
+        if not outputs.is_done(stem, band):
             count += 1
             if count >= enough:
                 break

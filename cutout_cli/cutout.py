@@ -64,6 +64,9 @@ class Cutout:
         Per-plane headers, ready to write.
     primary_header : Header
         Provenance (source file, dataset id, box, tool version, request).
+    mask_planes : dict of str to int
+        Mask plane bits (``MP_<NAME>`` of the MASK header); empty when the
+        cutout has no MASK plane.
     """
 
     bbox: Box
@@ -233,7 +236,9 @@ def extract(coadd: CoaddFile, box: Box, planes=PLANES, mode: str = "partial", pr
         "mode": mode, "complete": inside == box,
         **(provenance or {}),
     }
-    return Cutout(box, arrays, headers, _primary_header(coadd, record), coadd.mask_planes, coadd.unit,
+    # mask-plane names come from the MASK header: read it only for a cutout that has a MASK
+    mask_planes = coadd.mask_planes if "MASK" in arrays else {}
+    return Cutout(box, arrays, headers, _primary_header(coadd, record), mask_planes, coadd.unit,
                   coadd.path, record)
 
 

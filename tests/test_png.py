@@ -241,22 +241,45 @@ def test_target_that_is_a_directory_raises_output_error(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_failure_while_writing_leaves_no_temp_and_keeps_target(tmp_path, monkeypatch):
-    """A disk-full error mid-write (works even as root, unlike chmod)."""
-    path = tmp_path / "out.png"
-    path.write_bytes(b"original")
+def _in_child_with_full_disk(action) -> str:
+    """Run ``action()`` in a forked child whose files may not grow past 1 kB (RLIMIT_FSIZE, as a full
+    disk; works even as root, unlike chmod); return the error message it raised, or ""."""
+    import multiprocessing
+    import resource
+    import signal
 
-    def full_disk(self, fp, *args, **kwargs):
-        fp.write(b"\x89PNG partial")
-        raise OSError(28, "No space left on device")
+    def child(queue):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+        try:
+            action()
+            queue.put("")
+        except OutputError as err:
+            queue.put(str(err))
 
-    monkeypatch.setattr(Image.Image, "save", full_disk)
-    with pytest.raises(OutputError, match="No space left"):
-        write_png(path, blob(), overwrite=True)
-    with pytest.raises(OutputError):
-        write_grid(path, [("a", blob())], overwrite=True)
-    assert path.read_bytes() == b"original"
+    queue = multiprocessing.get_context("fork").Queue()
+    process = multiprocessing.get_context("fork").Process(target=child, args=(queue,))
+    process.start()
+    message = queue.get(timeout=60)
+    process.join()
+    return message
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_failure_while_writing_leaves_no_temp_and_keeps_target(tmp_path, overwrite):
+    """A disk filling up mid-write: an OutputError, no partial file, the earlier file kept."""
+    kept, new = tmp_path / "kept.png", tmp_path / "new.png"
+    kept.write_bytes(b"original")
+    big = noise((200, 200))
+    if overwrite:
+        assert "File too large" in _in_child_with_full_disk(lambda: write_png(kept, big, overwrite=True))
+        assert "File too large" in _in_child_with_full_disk(lambda: write_grid(kept, [("a", big)], overwrite=True))
+    else:
+        assert "File too large" in _in_child_with_full_disk(lambda: write_png(new, big))
+        assert not new.exists()
+    assert kept.read_bytes() == b"original"
     assert leftovers(tmp_path) == []
+    assert sorted(os.listdir(tmp_path)) == ["kept.png"]
 
 
 def test_non_os_error_propagates_and_cleans_up(tmp_path, monkeypatch):

@@ -1,7 +1,11 @@
-"""Atomic output files: write to a hidden temporary name, then rename.
+"""Atomic output files: a name only ever shows a complete file.
 
-A killed or failed write never leaves a partial file under the final name, and
-an existing file is only replaced when the caller says so.
+Files whose bytes are at hand (cutouts, PNGs) are written with
+:func:`write_atomically`: on Linux the file is written unnamed (``O_TMPFILE``)
+and linked under its name once complete, so a killed process leaves nothing
+behind and two writers never replace each other's file.  Writers that need a
+path (cfitsio) use :func:`atomic_path`: a hidden temporary name, then a rename.
+Either way an existing file is only replaced when the caller says so.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import secrets
 from pathlib import Path
 
 from ..errors import OutputError
+
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 
 
 def check_writable(path, overwrite: bool) -> Path:
@@ -50,3 +56,48 @@ def atomic_path(path, overwrite: bool = False):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def write_atomically(path, chunks, overwrite: bool = False) -> None:
+    """Write the byte strings ``chunks`` to ``path``; the name appears only once the file is complete.
+
+    A new file is written unnamed and linked in (half the directory updates of
+    a temporary name + rename, which matters to parallel batch workers sharing
+    one directory); replacing a file (``overwrite``), or a system without
+    ``O_TMPFILE``, goes through :func:`atomic_path`.  Errors are
+    :class:`OutputError`.
+    """
+    if not overwrite and _link_new_file(os.fspath(path), chunks):
+        return
+    with atomic_path(path, overwrite) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.writelines(chunks)
+
+
+def _link_new_file(path: str, chunks) -> bool:
+    """Write an unnamed file in ``path``'s directory and link it as ``path``; False when this system
+    (or file system, or a missing directory) does not allow it and nothing was written."""
+    if not _O_TMPFILE:
+        return False
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), _O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+    except OSError:
+        return False
+    try:
+        # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names an unnamed file without privileges
+        proc_fds = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        os.close(fd)
+        return False
+    try:
+        with open(fd, "wb", closefd=False) as handle:
+            handle.writelines(chunks)
+        os.link(str(fd), path, src_dir_fd=proc_fds, follow_symlinks=True)
+    except FileExistsError:
+        raise OutputError(f"{path} exists", "pass --overwrite to replace it") from None
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
+    finally:
+        os.close(proc_fds)
+        os.close(fd)
+    return True

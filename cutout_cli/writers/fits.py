@@ -3,7 +3,7 @@
 The same writer serves cutouts and the sample repository generator, so every
 file the tool makes has one layout (REFERENCE.md section 3).  Uncompressed
 files (cutouts) are serialised directly: header cards formatted by astropy's
-``Card`` (cached) and big-endian pixel bytes, one write per file.  Tile
+``Card`` (cached) and big-endian pixel bytes (:func:`~.atomic.write_atomically`).  Tile
 compression goes through fitsio (cfitsio).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..header import Header, pad
-from .atomic import atomic_path
+from .atomic import atomic_path, write_atomically
 
 _BITPIX = {"f4": -32, "f8": -64, "i2": 16, "i4": 32, "i8": 64, "u1": 8}
 
@@ -86,13 +86,12 @@ def write_exposure(path, primary_header, planes, overwrite: bool = False, compre
     """
     primary = _as_header(primary_header)
     headers = [(name, array, _plane_header(name, header)) for name, array, header in planes]
-    with atomic_path(path, overwrite) as tmp:
-        if compress:
+    if compress:
+        with atomic_path(path, overwrite) as tmp:
             _write_with_fitsio(tmp, primary, headers, compress)
-        else:
-            with open(tmp, "wb") as handle:
-                handle.write(b"".join([hdu_bytes(primary, None),
-                                       *(hdu_bytes(header, array) for _, array, header in headers)]))
+    else:
+        write_atomically(path, [hdu_bytes(primary, None), *(hdu_bytes(header, array) for _, array, header in headers)],
+                         overwrite)
 
 
 def _write_with_fitsio(tmp, primary: Header, headers, compress: dict) -> None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cutout_cli.errors import InputError
-from cutout_cli.writers.atomic import atomic_path
+from cutout_cli.writers.atomic import write_atomically
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -229,17 +229,9 @@ def _make_stretch(stretch: str):
 
 
 def _save_atomic(path: str | os.PathLike[str], picture: Image.Image, overwrite: bool) -> Path:
-    """Save ``picture`` as PNG at ``path`` through :func:`atomic.atomic_path`.
-
-    That helper refuses an existing ``path`` without ``overwrite``, creates a
-    missing parent directory, writes to a hidden ``.<name>.*.tmp`` file in the
-    target directory, renames it over ``path`` and removes it on any failure,
-    reporting ``OSError`` as :class:`OutputError`.  The data are flushed to
-    disk before the rename so a crash cannot leave an empty PNG behind.
-    """
-    with atomic_path(path, overwrite) as tmp:
-        with open(tmp, "wb") as handle:
-            picture.save(handle, format="PNG")
-            handle.flush()
-            os.fsync(handle.fileno())
+    """Save ``picture`` as PNG at ``path`` with :func:`atomic.write_atomically` (the name appears
+    only once the file is complete; an existing ``path`` is refused without ``overwrite``)."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    write_atomically(path, [buffer.getvalue()], overwrite)
     return Path(path)

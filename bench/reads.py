@@ -6,7 +6,8 @@ For each storage variant and box size the same list of box positions
 * ``fitsio``: the floor, ``fitsio.FITS(path)[ext][y0:y1, x0:x1]`` for the 3
   planes, the file opened once;
 * ``cutout``: the library read path, :class:`CoaddFile` opened once, then
-  ``extract(coadd, box, planes)`` per box (pixels and headers, no writing);
+  ``extract(coadd, box, planes)`` per box (pixels and headers, no writing),
+  its cache of decoded tiles emptied before each box;
 * ``cutout+open``: the same with ``CoaddFile(path)`` opened and closed per box;
 * ``astropy .section``: ``fits.open(path)`` once (lazy HDUs), then
   ``hdul[ext].section[y0:y1, x0:x1]``;
@@ -73,6 +74,7 @@ def _cutout(path, size):
     ox, oy = coadd.xy0
 
     def read(pos):
+        coadd.clear_cache()  # no box is served from tiles decoded for an earlier one
         cut = extract(coadd, Box(pos[0] + ox, pos[1] + oy, size, size), config.PLANES)
         return [cut.planes[p] for p in config.PLANES]
 

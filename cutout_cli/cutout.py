@@ -33,20 +33,56 @@ def header_safe(text) -> str:
 
 
 def _plane_header(source_header: Header, plane: str, box: Box, xy0: tuple[int, int]) -> Header:
-    updates = {
-        "LTV1": (-box.begin_x, "-x0: cutout origin in PARENT pixels"),
-        "LTV2": (-box.begin_y, "-y0: cutout origin in PARENT pixels"),
-        "CTYPE1A": ("LINEAR", "PARENT pixel x"), "CTYPE2A": ("LINEAR", "PARENT pixel y"),
-        "CRPIX1A": (1.0, ""), "CRPIX2A": (1.0, ""),
-        "CRVAL1A": (box.begin_x, "x0 (PARENT) of the first pixel"),
-        "CRVAL2A": (box.begin_y, "y0 (PARENT) of the first pixel"),
-        "CUNIT1A": ("PIXEL", ""), "CUNIT2A": ("PIXEL", ""),
-        "EXTNAME": (plane, None), "EXTTYPE": (plane, None), "INHERIT": (True, None),
-    }
-    for axis, shift in (("CRPIX1", box.begin_x - xy0[0]), ("CRPIX2", box.begin_y - xy0[1])):
-        if axis in source_header:
-            updates[axis] = (float(source_header[axis]) - shift, None)
-    return source_header.updated(updates)
+    """The plane's header for a cutout at PARENT ``box`` of an image whose XY0 is ``xy0``."""
+    return _PlaneHeaderTemplate.of(source_header, plane, xy0).for_box(box)
+
+
+class _PlaneHeaderTemplate:
+    """A source plane's header with the cutout keywords in place, so that a cutout's header is a list
+    copy and six values (batches make thousands from one file)."""
+
+    _cache: dict = {}  # (id of the source header, plane, xy0) -> template; a few per open file
+
+    def __init__(self, source: Header, plane: str, xy0: tuple[int, int]):
+        self.source, self.xy0 = source, xy0
+        self.header = source.updated({
+            "LTV1": (0, "-x0: cutout origin in PARENT pixels"),
+            "LTV2": (0, "-y0: cutout origin in PARENT pixels"),
+            "CTYPE1A": ("LINEAR", "PARENT pixel x"), "CTYPE2A": ("LINEAR", "PARENT pixel y"),
+            "CRPIX1A": (1.0, ""), "CRPIX2A": (1.0, ""),
+            "CRVAL1A": (0, "x0 (PARENT) of the first pixel"),
+            "CRVAL2A": (0, "y0 (PARENT) of the first pixel"),
+            "CUNIT1A": ("PIXEL", ""), "CUNIT2A": ("PIXEL", ""),
+            "EXTNAME": (plane, None), "EXTTYPE": (plane, None), "INHERIT": (True, None),
+        })
+        names = [name for name, _, _ in self.header.cards]
+        self._slot = {name: names.index(name) for name in ("LTV1", "LTV2", "CRVAL1A", "CRVAL2A", "CRPIX1", "CRPIX2")
+                      if name in names}
+        self._crpix = {axis: float(source[axis]) for axis in ("CRPIX1", "CRPIX2") if axis in self._slot}
+
+    @classmethod
+    def of(cls, source: Header, plane: str, xy0: tuple[int, int]) -> _PlaneHeaderTemplate:
+        key = (id(source), plane, xy0)
+        found = cls._cache.get(key)
+        if found is None or found.source is not source:
+            if len(cls._cache) > 64:
+                cls._cache.clear()
+            found = cls._cache[key] = cls(source, plane, xy0)
+        return found
+
+    def for_box(self, box: Box) -> Header:
+        """Sky WCS shifted to the cutout (``CRPIX -= begin - xy0``), its origin as LTV and the A WCS."""
+        cards = list(self.header.cards)
+        values = {"LTV1": -box.begin_x, "LTV2": -box.begin_y, "CRVAL1A": box.begin_x, "CRVAL2A": box.begin_y}
+        for axis, shift in (("CRPIX1", box.begin_x - self.xy0[0]), ("CRPIX2", box.begin_y - self.xy0[1])):
+            if axis in self._crpix:
+                values[axis] = self._crpix[axis] - shift
+        for name, value in values.items():
+            slot = self._slot[name]
+            cards[slot] = (name, value, cards[slot][2])
+        header = Header.__new__(Header)
+        header.cards = cards
+        return header
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """Open a coadd (afw ExposureF layout) or a plain FITS image and read boxes of it.
 
 A :class:`CoaddFile` opens the file once with fitsio, parses every plane header
-once, and serves any number of box reads.  A read asks cfitsio for the box
-only, so for a tile-compressed plane only the tiles that intersect the box are
-read and decompressed.
+once, and serves any number of box reads.  Only the tiles that intersect a box
+are read and decompressed, by cfitsio (asked for the box only) or, for planes
+with multi-row tiles, by :mod:`cutout_cli.tiles` when that is estimated
+cheaper (it decodes tiles only down to the box's last row, converts only the
+box's pixels and keeps recent tiles, so neighbouring boxes share them).
 
 Conventions: boxes are in PARENT pixels (the file's XY0 is added to LOCAL
 array indices); arrays are indexed ``[y, x]`` with row 0 the first (southern,
@@ -22,6 +24,7 @@ import numpy as np
 from .errors import DataError, NotFoundError
 from .geometry import Box
 from .header import Header
+from .tiles import TileError, open_tiled_plane
 
 PLANES = ("IMAGE", "MASK", "VARIANCE")
 NO_DATA_BIT_DEFAULT = 8
@@ -62,6 +65,7 @@ class CoaddFile:
         import fitsio
 
         self.path = os.fspath(path)
+        self._fd = None  # a plain descriptor for the tile decoder, opened on first use
         try:
             self._fits = fitsio.FITS(self.path)
         except FileNotFoundError:
@@ -81,6 +85,8 @@ class CoaddFile:
     def _locate_planes(self):
         self._hdus: dict[str, int] = {}
         self.plane_headers = {}
+        self._tiled: dict = {}  # plane -> TiledPlane, or None where cfitsio reads the plane
+        self._compressed: dict[str, tuple[dict, int]] = {}  # plane -> (raw table header, data start)
         first_image = None
         for index, hdu in enumerate(self._fits):
             info = hdu.get_info()
@@ -96,8 +102,13 @@ class CoaddFile:
                 raise DataError(f"{self.path} holds no 2-D image", "give a FITS image or an afw coadd")
             self._hdus = {"IMAGE": first_image}
         self.planes = tuple(p for p in PLANES if p in self._hdus)
+        self._hdu_objects = {plane: self._fits[index] for plane, index in self._hdus.items()}  # fitsio's, for reads
         for plane, index in self._hdus.items():
-            self.plane_headers[plane] = Header.from_fitsio(self._fits[index].read_header())
+            raw = self._fits[index].read_header()
+            self.plane_headers[plane] = Header.from_fitsio(raw)
+            info = self._fits[index].get_info()
+            if info.get("is_compressed_image"):
+                self._compressed[plane] = ({r["name"]: r["value"] for r in raw.records()}, info["data_start"])
         dims = self._fits[self._hdus["IMAGE"]].get_dims()
         if len(dims) != 2:
             raise DataError(f"{self.path}: the IMAGE plane is not 2-D (dims {dims})")
@@ -123,6 +134,29 @@ class CoaddFile:
         if fits is not None:
             fits.close()
             self._fits = None
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def expect(self, boxes, planes=PLANES) -> None:
+        """Announce the PARENT boxes of ``planes`` that will be read next (a batch task's), so that each
+        tile they touch is decoded once, down to the last row any of them needs, instead of in part
+        and then again (planes read by :mod:`cutout_cli.tiles`; a no-op for the others)."""
+        sections = []
+        for box in boxes:
+            inside = box.intersection(self.bbox)
+            if not inside.is_empty:
+                sections.append(inside.slices(self.xy0))
+        for plane in planes:
+            tiled = self._tiled_plane(plane)
+            if tiled is not None:
+                tiled.expect(sections)
+
+    def clear_cache(self) -> None:
+        """Forget the decoded tiles kept for later boxes (their memory is freed; reads decode again)."""
+        for tiled in self._tiled.values():
+            if tiled is not None:
+                tiled.clear_cache()
 
     def __enter__(self):
         return self
@@ -201,15 +235,29 @@ class CoaddFile:
         return out
 
     def _read_section(self, plane: str, rows: slice, cols: slice) -> np.ndarray:
-        """LOCAL array section ``[rows, cols]`` of ``plane``, wholly inside the image (cfitsio reads only
-        the tiles it needs)."""
+        """LOCAL array section ``[rows, cols]`` of ``plane``, wholly inside the image (only the tiles it
+        needs are decompressed, by the cheaper reader)."""
         if plane not in self._hdus:
             raise NotFoundError(f"{self.path} has no {plane} plane", f"planes present: {', '.join(self.planes)}")
         try:
-            return self._fits[self._hdus[plane]][rows, cols]
-        except (OSError, ValueError) as err:
+            tiled = self._tiled_plane(plane)
+            if tiled is not None and tiled.cost(rows, cols).ours_is_cheaper:
+                return tiled.read(rows, cols)
+            return self._hdu_objects[plane][rows, cols]
+        except (OSError, ValueError, TileError) as err:
             raise DataError(f"cannot read {plane} pixels of {self.path}: {_first_line(err)}",
                             "the file may be truncated or corrupt") from None
+
+    def _tiled_plane(self, plane: str):
+        """The plane's :class:`~cutout_cli.tiles.TiledPlane` (made on first use), or None: cfitsio reads it."""
+        if plane not in self._tiled and plane in self._hdus:
+            self._tiled[plane] = None
+            if plane in self._compressed:
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                header, data_start = self._compressed[plane]
+                self._tiled[plane] = open_tiled_plane(self._fd, header, data_start)
+        return self._tiled.get(plane)
 
 
 def open_image_file(path, remote=None) -> CoaddFile:

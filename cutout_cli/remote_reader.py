@@ -468,6 +468,10 @@ class RemoteCoaddFile(CoaddFile):
         return self._headers[index]
 
     # -- pixels -----------------------------------------------------------------------
+    def _tiled_plane(self, plane: str):
+        """None: remote planes are read through astropy (one plane at a time, on one connection)."""
+        return None
+
     def _read_section(self, plane: str, rows: slice, cols: slice) -> np.ndarray:
         """The section through astropy's ``.section``, its tiles' bytes fetched first in few requests."""
         index = self._find(plane)

@@ -75,6 +75,14 @@ def test_only_intersecting_tiles_are_decompressed(tmp_path, kind, tile):
         cutout = extract(coadd, box, ("IMAGE", "MASK"))
         for name, array in truth.items():
             np.testing.assert_array_equal(cutout.planes[name], array[500:550, 360:410])
+            decoder = coadd._tiled_plane(name)  # cutout's own tile decoder (square tiles), asked directly
+            if tile is not None:
+                decoder.clear_cache()
+                decoder.tiles_decoded = 0
+                np.testing.assert_array_equal(decoder.read(slice(500, 550), slice(360, 410)), array[500:550, 360:410])
+                assert decoder.tiles_decoded <= 4 and set(decoder._cache) <= keep
+            else:
+                assert decoder is None  # one-row tiles: cfitsio reads them
         with pytest.raises(DataError, match="corrupt"):  # control: a poisoned tile cannot be read
             coadd.read("IMAGE", Box(0, 0, 10, 10))
 

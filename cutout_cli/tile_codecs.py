@@ -1,0 +1,163 @@
+"""Decompress one tile of a tile-compressed FITS image: RICE_1, GZIP_1 or GZIP_2.
+
+RICE_1 tiles are decoded by cfitsio's own ``fits_rdecomp``, the copy built
+into astropy's compression module, called through ctypes: into buffers
+kept here (no allocation and no copy per tile), and only as far as a box
+needs, since a RICE_1 stream holds the tile's pixels in order (x fastest)
+and its first ``rows`` rows are a prefix of it.  Where that symbol cannot be
+had, astropy's ``decompress_rice_1_c`` decodes whole tiles.  GZIP tiles are
+inflated by zlib in small pieces (which the allocator reuses: a tile-sized
+bytes object would be mapped and page-faulted anew for every tile), keeping
+only the bytes of the rows needed: GZIP_1 stops after them; GZIP_2, whose
+tiles are byte planes (most significant first, each the whole tile), stops
+after them in its last plane.
+
+A decoded tile of ``rows`` rows is an array: RICE_1 native ``int32 [rows,
+width]``; GZIP_1 the stored (big-endian) type ``[rows, width]``; GZIP_2
+``uint8 [bytes per pixel, rows, width]``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from functools import lru_cache
+
+import numpy as np
+
+CODECS = ("RICE_1", "GZIP_1", "GZIP_2")
+SPARE_BUFFERS = 4  # decoded tiles whose memory is kept for the next ones
+INFLATE_PIECE = 64 * 1024  # bytes of zlib output at a time: below glibc's threshold for mapping fresh memory
+
+
+class CodecError(Exception):
+    """A tile's bytes could not be decompressed (a truncated or corrupt file)."""
+
+
+@lru_cache(maxsize=1)
+def _fits_rdecomp():
+    """``(fits_rdecomp, CfitsioException)`` from astropy's compression module, or None.
+
+    Called through ``ctypes.PyDLL``: astropy's cfitsio reports through Python
+    exceptions (its ``ffpmsg`` sets one), which PyDLL raises after the call.
+    """
+    try:
+        import ctypes
+
+        from astropy.io.fits.hdu.compressed import _compression
+
+        function = ctypes.PyDLL(_compression.__file__).fits_rdecomp
+    except (ImportError, OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
+    function.restype = ctypes.c_int
+    return function, _compression.CfitsioException
+
+
+@lru_cache(maxsize=1)
+def _decompress_rice_whole():
+    try:
+        from astropy.io.fits.hdu.compressed._compression import decompress_rice_1_c
+    except ImportError:
+        return None
+    return decompress_rice_1_c
+
+
+def can_decode(compression: str) -> bool:
+    """True when this module can decompress tiles of ``compression`` here."""
+    if compression == "RICE_1":
+        return _fits_rdecomp() is not None or _decompress_rice_whole() is not None
+    return compression in CODECS
+
+
+class TileDecoder:
+    """Decompresses the tiles of one image plane; not for use by two threads at once.
+
+    Parameters
+    ----------
+    compression : {"RICE_1", "GZIP_1", "GZIP_2"}
+    stored : numpy.dtype
+        The stored pixel type (big-endian, 4 bytes for RICE_1).
+    tile_pixels : int
+        Pixels in a whole tile (``ZTILE1 * ZTILE2``).
+    blocksize : int
+        RICE_1 block size (``BLOCKSIZE``, 32 by default).
+    """
+
+    def __init__(self, compression: str, stored: np.dtype, tile_pixels: int, blocksize: int = 32):
+        self.compression = compression
+        self.stored = np.dtype(stored)
+        self.tile_pixels = tile_pixels
+        self.blocksize = blocksize
+        #: whether :meth:`decode` stops after the rows asked for (else it decodes whole tiles)
+        self.partial = compression != "RICE_1" or _fits_rdecomp() is not None
+        self._spare: list[np.ndarray] = []
+
+    def decode(self, data: np.ndarray, shape: tuple[int, int], rows: int) -> np.ndarray:
+        """Decompress the tile whose compressed bytes are ``data`` (a uint8 array) and whose
+        shape is ``shape``: its first ``rows`` rows when :attr:`partial`, else all of them."""
+        height, width = shape
+        rows = min(rows, height) if self.partial else height
+        if self.compression == "RICE_1":
+            return self._rice(data, rows * width).reshape(rows, width)
+        size = self.stored.itemsize
+        out = self._buffer()
+        if self.compression == "GZIP_1":
+            self._inflate(data, [(0, out[:rows * width * size])])
+            return out[:rows * width * size].view(self.stored).reshape(rows, width)
+        planes = out[:size * rows * width].reshape(size, rows, width)
+        self._inflate(data, [(k * height * width, planes[k].reshape(-1)) for k in range(size)])
+        return planes
+
+    def recycle(self, tile: np.ndarray) -> None:
+        """Give back the memory of a decoded tile that is no longer used."""
+        base = tile.base
+        if isinstance(base, np.ndarray) and base.nbytes == 4 * self.tile_pixels and len(self._spare) < SPARE_BUFFERS:
+            self._spare.append(base)
+
+    def _buffer(self) -> np.ndarray:
+        """Memory for one decoded tile: 4 bytes a pixel, flat."""
+        return self._spare.pop() if self._spare else np.empty(4 * self.tile_pixels, np.uint8)
+
+    def _rice(self, data: np.ndarray, n_pixels: int) -> np.ndarray:
+        found = _fits_rdecomp()
+        if found is None:
+            decompress = _decompress_rice_whole()
+            try:
+                raw = decompress(data.tobytes(), self.blocksize, 4, n_pixels)
+            except Exception as err:  # astropy's CfitsioException
+                raise CodecError(str(err)) from None
+            return np.frombuffer(raw, np.int32)
+        function, cfitsio_error = found
+        out = self._buffer().view(np.int32)
+        try:
+            status = function(data.ctypes.data, len(data), out.ctypes.data, n_pixels, self.blocksize)
+        except cfitsio_error as err:
+            # asked for fewer pixels than the stream holds, cfitsio warns and succeeds
+            if "unused bytes" not in str(err):
+                raise CodecError(str(err)) from None
+            status = 0
+        if status:
+            raise CodecError(f"RICE_1 decoding failed (status {status})")
+        return out[:n_pixels]
+
+    @staticmethod
+    def _inflate(data: np.ndarray, wanted: list[tuple[int, np.ndarray]]) -> None:
+        """Inflate ``data`` (gzip or zlib) far enough to fill each ``(offset, destination)`` of
+        ``wanted``: the uncompressed bytes ``[offset, offset + destination.size)``, in increasing order."""
+        stream = zlib.decompressobj(47)  # 47: a gzip or zlib stream, as the convention allows either
+        end = max(offset + target.size for offset, target in wanted)
+        produced, pending = 0, data
+        try:
+            while produced < end:
+                piece = stream.decompress(pending, min(INFLATE_PIECE, end - produced))
+                if not piece:
+                    raise CodecError(f"the stream ends after {produced} of {end} bytes")
+                pending = stream.unconsumed_tail
+                piece_end = produced + len(piece)
+                for offset, target in wanted:
+                    a, b = max(produced, offset), min(piece_end, offset + target.size)
+                    if a < b:
+                        target[a - offset:b - offset] = np.frombuffer(piece, np.uint8, b - a, a - produced)
+                produced = piece_end
+        except zlib.error as err:
+            raise CodecError(str(err)) from None

@@ -86,7 +86,9 @@ def run(log=print) -> dict:
     """Throughput of every contender and the peak memory of ``cutout batch`` at two target counts."""
     targets = make_targets(config.BATCH_TARGETS)
     warm_page_cache(*sorted((batch_root() / "deep_coadd").rglob("*.fits")))
-    out = config.TMP / "batch"
+    out_root, out_where = config.batch_output_dir()
+    log(f"  batch outputs: {out_root} ({out_where})")
+    out = out_root / "batch"
     has_jobs = cutout_has_jobs()
     from_manifest = lambda run, out_dir: _count_ok(out_dir)  # noqa: E731
     from_stdout = lambda run, out_dir: int((run.stdout.strip().splitlines() or ["0"])[-1])  # noqa: E731
@@ -96,19 +98,24 @@ def run(log=print) -> dict:
                        ("cutout --jobs 2", _cutout_argv(targets.csv, out, 2))]
     else:
         contenders += [("cutout (default, serial)", _cutout_argv(targets.csv, out))]
-    results = {"targets": targets.count, "has_jobs": has_jobs, "contenders": {}}
-    for name, argv in contenders:
-        runs = [_timed(name, argv, out, targets.count, from_manifest, log) for _ in range(config.BATCH_REPS)]
-        results["contenders"][name] = {**_summarise(runs), "kind": "cutout"}
-    floor_argv = [config.PYTHON, SCRIPTS / "floor_batch.py", targets.plan, out, config.BATCH_SIZE]
-    runs = [_timed("fitsio floor", floor_argv, out, targets.count, from_stdout, log) for _ in range(config.BATCH_REPS)]
-    results["contenders"]["fitsio floor"] = {**_summarise(runs), "kind": "floor"}
-    n_astro = min(config.ASTROCUT_TARGETS, targets.count)
-    astro_argv = [config.PYTHON, SCRIPTS / "astrocut_batch.py", targets.plan, out, config.BATCH_SIZE, n_astro]
-    run_ = _timed("astrocut", astro_argv, out, n_astro, from_stdout, log)
-    results["contenders"]["astrocut (IMAGE only)"] = {**_summarise([run_]), "kind": "astrocut",
-                                                       "extrapolated_from": n_astro}
-    results["memory"] = _memory(has_jobs, targets, results["contenders"], out, from_manifest, log)
+    results = {"targets": targets.count, "has_jobs": has_jobs, "contenders": {}, "outputs": out_where}
+    try:
+        for name, argv in contenders:
+            runs = [_timed(name, argv, out, targets.count, from_manifest, log) for _ in range(config.BATCH_REPS)]
+            results["contenders"][name] = {**_summarise(runs), "kind": "cutout"}
+        floor_argv = [config.PYTHON, SCRIPTS / "floor_batch.py", targets.plan, out, config.BATCH_SIZE]
+        runs = [_timed("fitsio floor", floor_argv, out, targets.count, from_stdout, log) for _ in range(config.BATCH_REPS)]
+        results["contenders"]["fitsio floor"] = {**_summarise(runs), "kind": "floor"}
+        n_astro = min(config.ASTROCUT_TARGETS, targets.count)
+        astro_argv = [config.PYTHON, SCRIPTS / "astrocut_batch.py", targets.plan, out, config.BATCH_SIZE, n_astro]
+        run_ = _timed("astrocut", astro_argv, out, n_astro, from_stdout, log)
+        results["contenders"]["astrocut (IMAGE only)"] = {**_summarise([run_]), "kind": "astrocut",
+                                                           "extrapolated_from": n_astro}
+        results["memory"] = _memory(has_jobs, targets, results["contenders"], out, from_manifest, log)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        if out_root.name.startswith("cutout-bench-"):
+            shutil.rmtree(out_root, ignore_errors=True)
     return results
 
 

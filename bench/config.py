@@ -27,6 +27,28 @@ CUTOUT = str(BIN / "cutout")
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 
+# Batch runs write ~34 kB per cutout (3.4 GB for 100 000) and delete them after each run.  On a disk
+# file system that deletion taxes the next run: ext4 without a journal (this project's machines)
+# skips inodes freed in the last minutes when it allocates new ones, one look-up each, so a run
+# after a deletion of 10 000 files spends seconds of kernel time in its allocator (perf: ext4
+# recently_deleted), more with two writers.  The harness's own clean-up would then be measured, so
+# batch outputs go to a RAM file system when there is room, or where BENCH_BATCH_OUT says.
+BATCH_OUT_ROOM = 6 * 1024 ** 3
+
+
+def batch_output_dir() -> tuple[Path, str]:
+    """``(directory, why)`` for the batch runs' outputs."""
+    if os.environ.get("BENCH_BATCH_OUT"):
+        return Path(os.environ["BENCH_BATCH_OUT"]), "BENCH_BATCH_OUT"
+    shm = Path("/dev/shm")
+    try:
+        stats = os.statvfs(shm)
+        if stats.f_bavail * stats.f_frsize >= BATCH_OUT_ROOM:
+            return shm / f"cutout-bench-{os.getpid()}", "tmpfs (/dev/shm), see bench/README.md"
+    except OSError:
+        pass
+    return TMP / "batch", "disk (no RAM file system with room)"
+
 TRACT = 5063
 PATCH = 33          # the patch of the storage variants
 BAND = "r"          # band of the storage variants
@@ -71,4 +93,4 @@ ASTROCUT_TARGETS = 100 if QUICK else 1000   # astrocut is timed on a subset, the
 # peak-memory runs of `cutout batch`: (targets, --jobs or None); runs at BATCH_TARGETS reuse the throughput runs
 MEMORY_RUNS = ((200, None), (1000, None)) if QUICK else ((1000, None), (10000, None))
 MEMORY_RUNS_JOBS = (((200, 1), (200, 2), (1000, 1), (1000, 2)) if QUICK
-                    else ((1000, 1), (1000, 2), (10000, 1), (10000, 2), (100000, 2)))  # when --jobs exists
+                    else ((1000, 1), (1000, 2), (10000, 1), (10000, 2), (100000, 1), (100000, 2)))  # when --jobs exists

@@ -91,17 +91,28 @@ def goals(results: dict) -> list[tuple[str, str, str, str]]:
         if "cutout --jobs 2" in c and serial:
             par = c["cutout --jobs 2"]
             r = par["rate"] / serial["rate"]
+            text = f"{r:.2f}× (medians)"
             if "quiet_rate" in par and "quiet_rate" in serial:
                 q = par["quiet_rate"] / serial["quiet_rate"]
                 loads = (serial.get("quiet_other_cores"), par.get("quiet_other_cores"))
-                text = (f"{q:.2f}× on the quietest runs (others' load {_load(loads[0])} / {_load(loads[1])} cores); "
-                        f"medians {r:.2f}×")
-                rows.append(("batch: --jobs 2 >= 1.7× --jobs 1", text, _status(q >= 1.7, loads[1]), ""))
-            else:
-                rows.append(("batch: --jobs 2 >= 1.7× --jobs 1", f"{r:.2f}×", _status(r >= 1.7, par.get("other_cores")),
-                             ""))
+                text += f"; {q:.2f}× on the quietest runs (others' load {_load(loads[0])} / {_load(loads[1])} cores)"
+            rows.append(("batch: --jobs 2 >= 1.7× --jobs 1", text, _status(r >= 1.7, par.get("other_cores")), ""))
         elif serial:
             rows.append(("batch: --jobs 2 >= 1.7× --jobs 1", "`cutout batch` has no --jobs option", _status(False), ""))
+        rows += _memory_goals(batch.get("memory") or {})
+    return rows
+
+
+def _memory_goals(memory: dict) -> list[tuple[str, str, str, str]]:
+    """Peak RSS of 100 000 targets against 1 000, per --jobs value measured at both counts."""
+    rows = []
+    for jobs in (1, 2):
+        small, large = memory.get(f"1000 targets, --jobs {jobs}"), memory.get(f"100000 targets, --jobs {jobs}")
+        if small and large:
+            r = large["max_rss_mib"] / small["max_rss_mib"]
+            rows.append((f"batch: peak RSS of 100 000 targets <= 1.2× 1 000 (--jobs {jobs})",
+                         f"{r:.2f}× ({large['max_rss_mib']:.0f} / {small['max_rss_mib']:.0f} MiB)", _status(r <= 1.2),
+                         ""))
     return rows
 
 
@@ -223,7 +234,8 @@ def render(results: dict) -> str:
                 f"{batch['targets']} targets uniformly random in the inner boxes of the 8 sample patches "
                 f"(band {config.BATCH_BAND}, RICE_1 128 px tiles), {config.BATCH_SIZE} px, FITS written; "
                 "wall time of the whole process (start-up included), median of "
-                f"{config.BATCH_REPS} run(s). " + ("" if batch["has_jobs"] else
+                f"{config.BATCH_REPS} run(s); cutouts written to {batch.get('outputs', 'disk')}. "
+                + ("" if batch["has_jobs"] else
                                                   "`cutout batch` has no `--jobs` option yet: only the default "
                                                   "(serial) run is measured."), ""]
         rows = []

@@ -35,6 +35,7 @@ class ImageHandle:
         self.remote = remote
         self.opens = 0
         self._file: CoaddFile | None = None
+        self._expected: tuple = ()  # (boxes, planes) announced by expect()
 
     def __repr__(self) -> str:
         state = "open" if self._file is not None else "not opened"
@@ -49,9 +50,21 @@ class ImageHandle:
     def file(self) -> CoaddFile:
         """The opened :class:`~cutout_cli.reader.CoaddFile` (opened on first use)."""
         if self._file is None:
-            self._file = open_image_file(self.path, self.remote)
+            self._file = self._prepared(open_image_file(self.path, self.remote))
             self.opens += 1
         return self._file
+
+    def expect(self, boxes, planes=PLANES) -> None:
+        """Announce the PARENT boxes (of ``planes``) that will be read, as a batch task does: see
+        :meth:`CoaddFile.expect`.  Does not open the file; applies when it is opened."""
+        self._expected = (list(boxes), tuple(planes))
+        if self._file is not None:
+            self._file.expect(*self._expected)
+
+    def _prepared(self, opened: CoaddFile) -> CoaddFile:
+        if self._expected:
+            opened.expect(*self._expected)
+        return opened
 
     @property
     def bbox(self) -> Box:

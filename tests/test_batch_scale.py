@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from astropy.io import fits
 
 from cutout_cli.batch.plan import plan_batch
 from cutout_cli.batch.targets import read_targets
+from cutout_cli.coords import parse_size
 from cutout_cli.geometry import Box
 from cutout_cli.repo import Repository
 
@@ -68,6 +70,25 @@ def test_vectorised_plan_equals_scalar_find_home(tmp_path):
         w, h = read_targets([rows[i]], band="r").sizes[0].to_pixels(tract.pixel_scale)
         assert Box(*plan.boxes[i]) == Box.centered(x, y, w, h)
     assert set(plan.status) == {3}  # no_data: the repository holds no files
+
+
+@pytest.mark.parametrize("workers", [1, 2, 8])
+def test_tasks_cover_every_planned_row_once_and_shrink_towards_the_end(busy_repo, workers):
+    repo, targets = busy_repo
+    plan = plan_batch(Repository(repo.root), read_targets(str(targets), parse_size("9"), "r"))
+    tasks = list(plan.tasks(lambda row: f"s{row}", chunk=500, workers=workers))
+    rows = np.concatenate([task.rows for task in tasks])
+    assert sorted(rows.tolist()) == sorted(np.concatenate([g.rows for g in plan.groups]).tolist())
+    sizes = [len(task.rows) for task in tasks]
+    assert max(sizes) <= 500
+    for task in tasks:  # each task is one coadd file's, its boxes in tile (row) order
+        assert len({(plan.tract[r], plan.patch[r]) for r in task.rows}) == 1
+        assert list(task.boxes[:, 1]) == sorted(task.boxes[:, 1])
+    if workers == 1:
+        assert sizes == [min(500, len(g.rows) - start) for g in plan.groups for start in range(0, len(g.rows), 500)]
+    else:  # guided: at most 1/(2 x workers) of what is left, so the last tasks are small
+        assert sizes[0] == min(500, -(-len(rows) // (2 * workers)))
+        assert sizes[-1] <= 50 and len(tasks) > -(-len(rows) // 500)
 
 
 def test_dry_run_plans_without_reading_or_writing(busy_repo, tmp_path):
@@ -169,6 +190,46 @@ def test_second_batch_into_the_same_directory_is_refused(busy_repo, tmp_path):
     finally:
         first.kill()
         first.wait()
+
+
+def _run_in_terminal(*args) -> tuple[int, str]:
+    """Run the real ``cutout`` with stdout and stderr on a pseudo-terminal; its exit code and all it drew."""
+    import pty
+
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: exec at once
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
+        os.execve(sys.executable, [sys.executable, "-m", "cutout_cli", *map(str, args)], env)
+    drawn = []
+    while True:
+        try:
+            data = os.read(terminal, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        drawn.append(data)
+    os.close(terminal)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(drawn).decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal_one_line_otherwise_silence_with_q(busy_repo, tmp_path):
+    repo, targets = busy_repo
+    common = ("--repo", repo.root, "batch", targets, "--size", "9", "--band", "r", "--planes", "image", "--jobs", "1")
+    code, drawn = _run_in_terminal(*common, "--out", tmp_path / "tty")
+    assert code == 0 and "Traceback" not in drawn
+    assert "cutouts" in drawn and "/3000" in drawn  # the bar: targets done of all
+    assert re.search(r"\d[\d,]* */s", drawn)  # the rate
+    assert "3000 targets: 3000 ok" in drawn
+
+    piped = run_cli(*common, "--out", tmp_path / "pipe")
+    assert piped.returncode == 0 and piped.stdout == ""
+    assert piped.stderr.count("\n") == 1 and piped.stderr.startswith("3000 targets: 3000 ok, 0 skipped")
+
+    quiet = run_cli("-q", *common, "--out", tmp_path / "quiet")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    assert len(list(csv.DictReader(open(tmp_path / "quiet" / "manifest.csv")))) == 3000
 
 
 # -- Dask ---------------------------------------------------------------------------

@@ -73,6 +73,17 @@ def is_complete_fits(path: str) -> bool:
     return size > 0 and size % FITS_BLOCK == 0
 
 
+def prepare_worker() -> None:
+    """Import what :func:`run_task` needs (fitsio, astropy's codecs, the writers): a new worker
+    process does it while the batch is still being planned."""
+    from ..cutout import extract  # noqa: F401  (reader, fitsio)
+    from ..tile_codecs import can_decode
+    from ..writers.fits import write_exposure  # noqa: F401
+    from .remote_read import task_handle  # noqa: F401
+
+    can_decode("RICE_1")  # imports astropy's compression module
+
+
 def run_task(task, outputs: Outputs) -> TaskResult:
     """Cut, write and report every target of ``task``."""
     from .remote_read import task_handle
@@ -86,6 +97,7 @@ def run_task(task, outputs: Outputs) -> TaskResult:
         provenance = {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
                       "skymap": outputs.skymap}
         handle = task_handle(task, provenance, outputs)
+        handle.expect([Box(*(int(v) for v in box)) for box in task.boxes], outputs.planes)
 
         def cut(i):
             bx, by, width, height = (int(v) for v in task.boxes[i])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import os
+from typing import NamedTuple
 
 from ..errors import DataError, InputError
 
@@ -29,15 +30,34 @@ class SerialExecutor(cf.Executor):
         return future
 
 
+class Place(NamedTuple):
+    """Where tasks run: the executor, how many tasks to keep in flight, how many run at once, and a
+    description for the summary line."""
+
+    executor: cf.Executor
+    in_flight: int
+    workers: int
+    description: str
+
+
+def serial_place() -> Place:
+    return Place(SerialExecutor(), 1, 1, "1 process")
+
+
 @contextlib.contextmanager
-def open_executor(jobs: int = 1, scheduler: str | None = None, scheduler_file: str | None = None):
-    """Yield ``(executor, max_in_flight, description)`` for the requested place of work."""
+def open_executor(jobs: int = 1, scheduler: str | None = None, scheduler_file: str | None = None,
+                  prepare=None):
+    """Yield the :class:`Place` of work requested.
+
+    Local worker processes start at once and run ``prepare()`` (imports, say)
+    while the caller goes on: its planning and their start-up overlap.
+    """
     scheduler = scheduler or (None if scheduler_file else os.environ.get("DASK_SCHEDULER_ADDRESS"))
     if scheduler or scheduler_file:
         with _dask_executor(scheduler, scheduler_file) as found:
             yield found
     elif jobs <= 1:
-        yield SerialExecutor(), 1, "1 process"
+        yield serial_place()
     else:
         import multiprocessing
         import threading
@@ -45,11 +65,11 @@ def open_executor(jobs: int = 1, scheduler: str | None = None, scheduler_file: s
         # fork when this process runs no other thread (workers start at once, nothing to re-import);
         # spawn otherwise, as forking a process with threads can deadlock the children
         method = "fork" if threading.active_count() == 1 else "spawn"
-        pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
+        pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
+                                      initializer=prepare)
         with pool:
-            for future in [pool.submit(int) for _ in range(jobs)]:  # start the workers now, before any thread
-                future.result()
-            yield pool, 2 * jobs, f"{jobs} processes"
+            pool.submit(int)  # forks every worker now, before the pool's own thread starts; not waited for
+            yield Place(pool, 2 * jobs, jobs, f"{jobs} processes")
 
 
 @contextlib.contextmanager
@@ -68,7 +88,7 @@ def _dask_executor(address: str | None, scheduler_file: str | None):
                         "check --scheduler / --scheduler-file / DASK_SCHEDULER_ADDRESS") from None
     try:
         threads = max(1, sum(client.nthreads().values()))
-        yield client.get_executor(retries=DASK_RETRIES, pure=False), 2 * threads, f"Dask at {where}"
+        yield Place(client.get_executor(retries=DASK_RETRIES, pure=False), 2 * threads, threads, f"Dask at {where}")
     finally:
         client.close()
 

@@ -17,8 +17,10 @@ from ..errors import CutoutError, RemoteError
 from .manifest import ERROR, NO_DATA, PENDING
 from .targets import TargetTable
 
-DEFAULT_CHUNK = 2000
+DEFAULT_CHUNK = 500  # targets per task: small enough to balance workers and bound memory
+MIN_CHUNK = 50  # the smallest task of the batch's end (see Plan.tasks)
 ASSEMBLY_CHUNK = 200
+PLAN_BLOCK = 16384  # rows mapped to tract/patch/box at a time
 
 
 @dataclass
@@ -90,11 +92,21 @@ class Plan:
     def num_tasks(self, chunk: int = DEFAULT_CHUNK) -> int:
         return sum(-(-len(g.rows) // chunk) for g in self.groups) + -(-len(self.assemble) // ASSEMBLY_CHUNK)
 
-    def tasks(self, namer, chunk: int = DEFAULT_CHUNK):
-        """Tasks of at most ``chunk`` targets, file by file."""
+    def tasks(self, namer, chunk: int = DEFAULT_CHUNK, workers: int = 1):
+        """Tasks of at most ``chunk`` targets, file by file.
+
+        With several ``workers``, tasks shrink towards the end of the batch
+        (guided scheduling: at most 1/(2 x workers) of what is left, down to
+        :data:`MIN_CHUNK`), so that the workers run out of work together.
+        """
+        left = sum(len(group.rows) for group in self.groups)
         for group in self.groups:
-            for start in range(0, len(group.rows), chunk):
-                rows = group.rows[start:start + chunk]
+            start = 0
+            while start < len(group.rows):
+                size = chunk if workers <= 1 else max(MIN_CHUNK, min(chunk, -(-left // (2 * workers))))
+                rows = group.rows[start:start + size]
+                start += len(rows)
+                left -= len(rows)
                 yield self._task(group.ref, rows, namer)
         for start in range(0, len(self.assemble), ASSEMBLY_CHUNK):
             yield self._task(None, self.assemble[start:start + ASSEMBLY_CHUNK], namer)
@@ -123,14 +135,17 @@ def plan_batch(repo, table: TargetTable, dataset_type: str | None = None) -> Pla
                 dataset_type=dataset_type)
     for row, message in table.errors.items():
         plan.mark(row, ERROR, message)
-    rows = np.flatnonzero(plan.status == PENDING)
-    if hasattr(repo, "home_tract_ids"):  # an image collection: each band has its own home images
-        tract_ids = repo.home_tract_ids(table.ra[rows], table.dec[rows], table.band_code[rows], table.bands)
-    else:
-        tract_ids = _home_tracts(repo.skymap, table.ra[rows], table.dec[rows])
-    plan.mark(rows[tract_ids < 0], NO_DATA, "position is in no tract of the skymap")
-    for tract_id in np.unique(tract_ids[tract_ids >= 0]):
-        _place_in_tract(plan, repo.skymap.tract(int(tract_id)), rows[tract_ids == tract_id])
+    pending = np.flatnonzero(plan.status == PENDING)
+    for start in range(0, len(pending), PLAN_BLOCK):  # blocks bound the temporary arrays of a long list
+        rows = pending[start:start + PLAN_BLOCK]
+        if hasattr(repo, "home_tract_ids"):  # an image collection: each band has its own home images
+            tract_ids = repo.home_tract_ids(table.ra[rows], table.dec[rows], table.band_code[rows], table.bands)
+        else:
+            tract_ids = _home_tracts(repo.skymap, table.ra[rows], table.dec[rows])
+        plan.mark(rows[tract_ids < 0], NO_DATA, "position is in no tract of the skymap")
+        for tract_id in np.unique(tract_ids[tract_ids >= 0]):
+            _place_in_tract(plan, repo.skymap.tract(int(tract_id)), rows[tract_ids == tract_id])
+    del pending
     _group_by_file(plan, repo, dataset_type)
     return plan
 
@@ -167,14 +182,17 @@ def _place_in_tract(plan: Plan, tract, rows: np.ndarray) -> None:
 
 
 def _group_by_file(plan: Plan, repo, dataset_type) -> None:
-    rows = np.flatnonzero(plan.status == PENDING)
+    rows = np.flatnonzero(plan.status == PENDING).astype(np.int32)
     if not len(rows):
         return
-    band = plan.table.band_code[rows]
-    order = np.lexsort((plan.boxes[rows, 0], plan.boxes[rows, 1], band, plan.patch[rows], plan.tract[rows]))
-    rows = rows[order]
-    keys = np.stack([plan.tract[rows], plan.patch[rows], plan.table.band_code[rows]], axis=1)
-    starts = np.flatnonzero(np.any(np.diff(keys, axis=0) != 0, axis=1)) + 1
+    # one int64 key per row for (tract, patch, band): fewer and smaller temporaries than a key per column
+    file_key = plan.tract[rows].astype(np.int64)
+    file_key = (file_key * (int(plan.patch.max()) + 1) + plan.patch[rows]) * (len(plan.table.bands) + 1) \
+        + plan.table.band_code[rows]
+    rows = rows[np.lexsort((plan.boxes[rows, 0], plan.boxes[rows, 1], file_key))]
+    file_key = file_key[np.argsort(file_key, kind="stable")]
+    starts = np.flatnonzero(np.diff(file_key)) + 1
+    del file_key
     assemble = []
     for members in np.split(rows, starts):
         first = members[0]

@@ -71,7 +71,7 @@ class DownloadedHandle(ImageHandle):
                 except OSError as err:
                     raise OutputError(f"cannot create scratch directory {self.scratch_dir}: {err.strerror}") from None
                 self.local_path = download(self.path, self.scratch_dir, self.remote)
-            self._file = CoaddFile(self.local_path)
+            self._file = self._prepared(CoaddFile(self.local_path))
             self.opens += 1
         return self._file
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from ..geometry import DEFAULT_MAX_PIXELS
 from ..errors import InputError, OutputError
 from ..reader import PLANES
-from .execute import Outputs, run_task
-from .executors import open_executor, run_bounded
+from .execute import Outputs, prepare_worker, run_task
+from .executors import open_executor, run_bounded, serial_place
 from .lock import DirectoryLock, remove_stale_temporaries
 from .manifest import ERROR, STATUS_NAMES, manifest_records, write_manifest
 from .plan import DEFAULT_CHUNK, plan_batch
@@ -86,59 +86,66 @@ def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes
         raise InputError(f"unknown remote-read mode {remote_read!r}", f"use {', '.join(REMOTE_READ_MODES)}")
 
     default_size = size if size is None or isinstance(size, Size) else parse_size(size)
-    table = read_targets(targets, default_size, band)
-    plan = plan_batch(repo, table, dataset_type)
     if dry_run:
+        plan = plan_batch(repo, read_targets(targets, default_size, band), dataset_type)
         return BatchResult(plan, None, None, _counts(plan))
-    out_dir = os.fspath(out_dir)
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"cannot create output directory {out_dir}: {err.strerror}") from None
-    if grid:
-        from ..writers.atomic import check_writable
+    # what planning and tasks import is imported before local workers are forked, which then inherit
+    # it instead of importing it again; they start before the targets are read, so none holds the plan
+    import astropy.wcs  # noqa: F401  (the tracts' WCS, for planning)
 
-        check_writable(grid, overwrite)
-    with DirectoryLock(out_dir):
-        remove_stale_temporaries(out_dir)
-        namer = StemNamer(table)
-        preview_rows = frozenset(range(min(grid_max, len(table)))) if grid else frozenset()
-        outputs = Outputs(out_dir, tuple(planes), png, mode, overwrite, stretch, repo.skymap.name,
-                          keep_cutouts=single_file is not None, preview_rows=preview_rows, max_pixels=max_pixels,
-                          remote=getattr(repo, "remote", None), remote_read=remote_read,
-                          download_threshold=download_threshold,
-                          scratch_dir=os.fspath(scratch_dir) if scratch_dir else None)
-        writer = _single_file_writer(single_file, overwrite)
-
-        def path_of(row):
-            if single_file is not None:
-                return os.fspath(single_file)
-            return outputs.fits_path(namer(row), table.band_of(row))
-
-        previews = {}
+    prepare_worker()
+    with open_executor(jobs, scheduler, scheduler_file, prepare_worker) as place:
+        table = read_targets(targets, default_size, band)
+        plan = plan_batch(repo, table, dataset_type)
+        if plan.num_tasks(chunk) <= 1 and not (scheduler or scheduler_file):
+            place = serial_place()  # one task: no pickling, no worker
+        out_dir = os.fspath(out_dir)
         try:
-            jobs = max(1, min(jobs, plan.num_tasks(chunk)))  # no pool start-up for a one-file batch
-            with open_executor(jobs, scheduler, scheduler_file) as (executor, in_flight, where):
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create output directory {out_dir}: {err.strerror}") from None
+        if grid:
+            from ..writers.atomic import check_writable
+
+            check_writable(grid, overwrite)
+        with DirectoryLock(out_dir):
+            remove_stale_temporaries(out_dir)
+            namer = StemNamer(table)
+            preview_rows = frozenset(range(min(grid_max, len(table)))) if grid else frozenset()
+            outputs = Outputs(out_dir, tuple(planes), png, mode, overwrite, stretch, repo.skymap.name,
+                              keep_cutouts=single_file is not None, preview_rows=preview_rows, max_pixels=max_pixels,
+                              remote=getattr(repo, "remote", None), remote_read=remote_read,
+                              download_threshold=download_threshold,
+                              scratch_dir=os.fspath(scratch_dir) if scratch_dir else None)
+            writer = _single_file_writer(single_file, overwrite)
+
+            def path_of(row):
+                if single_file is not None:
+                    return os.fspath(single_file)
+                return outputs.fits_path(namer(row), table.band_of(row))
+
+            previews = {}
+            try:
                 if progress:
                     progress(len(table) - plan.num_planned, len(table))
-                tasks = plan.tasks(namer, chunk)
-                for task, result, error in run_bounded(executor, run_task, tasks, in_flight, outputs):
+                tasks = plan.tasks(namer, chunk, place.workers)
+                for task, result, error in run_bounded(place.executor, run_task, tasks, place.in_flight, outputs):
                     _record(plan, task, result, error, previews, writer)
                     if progress:
                         progress(len(task.rows), len(table))
-        except BaseException as err:
+            except BaseException as err:
+                if writer is not None:
+                    writer.abort(err)
+                raise
+            manifest = os.path.join(out_dir, "manifest.csv")
+            write_manifest(manifest, plan, path_of)
             if writer is not None:
-                writer.abort(err)
-            raise
-        manifest = os.path.join(out_dir, "manifest.csv")
-        write_manifest(manifest, plan, path_of)
-        if writer is not None:
-            writer.finish(plan, path_of)
-        if rgb:
-            previews, preview_rows = _write_rgb(plan, outputs, namer, overwrite, grid_max if grid else 0)
-        if grid:
-            _write_grid(grid, table, previews, preview_rows, overwrite, grid_title)
-    return BatchResult(plan, manifest, os.fspath(grid) if grid else None, _counts(plan), where, path_of)
+                writer.finish(plan, path_of)
+            if rgb:
+                previews, preview_rows = _write_rgb(plan, outputs, namer, overwrite, grid_max if grid else 0)
+            if grid:
+                _write_grid(grid, table, previews, preview_rows, overwrite, grid_title)
+        return BatchResult(plan, manifest, os.fspath(grid) if grid else None, _counts(plan), place.description, path_of)
 
 
 def _single_file_writer(single_file, overwrite):

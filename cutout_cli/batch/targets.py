@@ -8,6 +8,7 @@ bytes buffer per column.  Rows count from 1 in file order (blank lines skipped).
 
 from __future__ import annotations
 
+import bisect
 import csv
 import os
 import re
@@ -44,6 +45,32 @@ class TextColumn:
         return self._data[self._offsets[index]:self._offsets[index + 1]].decode("utf-8", "surrogatepass")
 
 
+class NumberTextColumn:
+    """The original text of a numeric column, kept only where ``repr`` of the parsed value differs.
+
+    Machine-written lists mostly round-trip (``53.206431515``) and then cost
+    nothing per row; other cells (``53.20``, sexagesimal, unparsable text) are
+    packed as in :class:`TextColumn`.  :attr:`values` (the parsed numbers) is
+    set once the column is complete.
+    """
+
+    def __init__(self):
+        self._rows = array("i")  # rows whose text is kept, increasing
+        self._texts = TextColumn()
+        self.values = None
+
+    def append(self, row: int, text: str, value: float) -> None:
+        if value != value or repr(value) != text:  # NaN: the text did not parse
+            self._rows.append(row)
+            self._texts.append(text)
+
+    def __getitem__(self, row: int) -> str:
+        kept = bisect.bisect_left(self._rows, row)
+        if kept < len(self._rows) and self._rows[kept] == row:
+            return self._texts[kept]
+        return repr(float(self.values[row]))
+
+
 class _Interned:
     """Distinct values (sizes, bands) and a per-row index into them."""
 
@@ -64,8 +91,10 @@ class TargetTable:
 
     Attributes
     ----------
-    ids, ra_text, dec_text : TextColumn
-        The original text of each row.
+    ids : TextColumn
+        The original id text of each row.
+    ra_text, dec_text : NumberTextColumn
+        The original coordinate text of each row.
     ra, dec : numpy.ndarray
         Degrees (NaN where the row is in error).
     size_code, band_code : numpy.ndarray
@@ -79,7 +108,7 @@ class TargetTable:
 
     def __init__(self, source: str = "target list"):
         self.source = source
-        self.ids, self.ra_text, self.dec_text = TextColumn(), TextColumn(), TextColumn()
+        self.ids, self.ra_text, self.dec_text = TextColumn(), NumberTextColumn(), NumberTextColumn()
         self._ra, self._dec = array("d"), array("d")
         self._size, self._band, self._target = array("i"), array("i"), array("i")
         self.num_targets = 0
@@ -100,6 +129,7 @@ class TargetTable:
     def freeze(self) -> TargetTable:
         """Turn the growing columns into numpy arrays (call once, after the last row)."""
         self.ra, self.dec = np.frombuffer(self._ra, dtype=float), np.frombuffer(self._dec, dtype=float)
+        self.ra_text.values, self.dec_text.values = self.ra, self.dec
         self.size_code = np.frombuffer(self._size, dtype=np.int32)
         self.band_code = np.frombuffer(self._band, dtype=np.int32)
         self.target = np.frombuffer(self._target, dtype=np.int32)  # the input row (0-based) of each row
@@ -119,8 +149,6 @@ class TargetTable:
         index = len(self.ids)
         self._target.append(self.num_targets)
         self.ids.append(id_text)
-        self.ra_text.append(ra_text)
-        self.dec_text.append(dec_text)
         ra = dec = float("nan")
         size_code = band_code = -1
         try:
@@ -137,6 +165,8 @@ class TargetTable:
         except CutoutError as err:
             self.errors[index] = str(err)
             ra = dec = float("nan")
+        self.ra_text.append(index, ra_text, ra)
+        self.dec_text.append(index, dec_text, dec)
         self._ra.append(ra)
         self._dec.append(dec)
         self._size.append(size_code)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..remote import DOWNLOAD_THRESHOLD
-from .common import dataset_type_option, diagnostic, echo_records, format_option, max_pixels_option, parse_planes
+from ..render import FORMATS
+from .common import dataset_type_option, diagnostic, echo_records, max_pixels_option, parse_planes
 
 
 @click.command("batch", context_settings={"max_content_width": 100})
@@ -38,14 +39,16 @@ from .common import dataset_type_option, diagnostic, echo_records, format_option
               help="Where --remote-read downloads go (removed after use) [default: OUT].")
 @max_pixels_option
 @dataset_type_option
-@format_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Also print the counts (with --dry-run: the plan) as a record on stdout [default: only the "
+                   "one-line summary on stderr; table for --dry-run].")
 @click.pass_context
 def command(ctx, targets, size, band, out_dir, png, grid, rgb, grid_max, planes, mode, stretch, overwrite, jobs, scheduler,
             scheduler_file, single_file, dry_run, remote_read, scratch_dir, max_pixels, dataset_type, fmt):
     """Write one cutout per row of TARGETS (CSV with id, ra, dec; optional size, band).
 
     Targets are grouped by coadd file; each file is opened once per task (at
-    most 2000 targets) and only the tiles under the boxes are read.  Files are
+    most 500 targets) and only the tiles under the boxes are read.  Files are
     OUT/<id>_<band>.fits (ids made file-name safe); OUT/manifest.csv records
     every row with status ok, skipped, no_data or error.  A bad row never
     stops the batch.  Safe for cron: reruns skip finished targets, a killed
@@ -78,13 +81,14 @@ def command(ctx, targets, size, band, out_dir, png, grid, rgb, grid_max, planes,
                            remote_read=remote_read, scratch_dir=scratch_dir)
     counts = result.counts
     if dry_run:
-        echo_records(result.plan.summary(), fmt)
+        echo_records(result.plan.summary(), fmt or "table")
         diagnostic(f"plan: {len(result.plan.table)} targets, {result.plan.num_planned} in "
                    f"{len(result.plan.groups)} coadd file(s), {counts['no_data']} without data, "
                    f"{counts['error']} invalid")
         return
-    echo_records([{"targets": sum(counts.values()), **counts, "manifest": result.manifest,
-                   "grid": result.grid or ""}], fmt, single=True)
+    if fmt:
+        echo_records([{"targets": sum(counts.values()), **counts, "manifest": result.manifest,
+                       "grid": result.grid or ""}], fmt, single=True)
     diagnostic(f"{sum(counts.values())} targets: {counts['ok']} ok, {counts['skipped']} skipped, "
                f"{counts['no_data']} no data, {counts['error']} errors ({result.where}); manifest {result.manifest}")
     if result.failed:
@@ -92,7 +96,7 @@ def command(ctx, targets, size, band, out_dir, png, grid, rgb, grid_max, planes,
 
 
 class _Progress:
-    """A rich progress bar on a terminal stderr; nothing otherwise."""
+    """A rich progress bar on a terminal stderr (targets done, rate, time left); nothing otherwise."""
 
     def __init__(self, ctx):
         import sys
@@ -109,11 +113,14 @@ class _Progress:
         if self._bar is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("cutouts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            rate = TextColumn("{task.fields[rate]}")
+            self._bar = Progress(TextColumn("cutouts"), BarColumn(), MofNCompleteColumn(), rate, TimeRemainingColumn(),
                                  transient=True)
             self._bar.start()
-            self._task = self._bar.add_task("batch", total=total)
+            self._task = self._bar.add_task("batch", total=total, rate="")
         self._bar.advance(self._task, done)
+        speed = self._bar.tasks[0].speed  # targets per second over rich's recent window
+        self._bar.update(self._task, rate=f"{speed:,.0f}/s" if speed else "")
 
     def __exit__(self, *exc):
         if self._bar is not None:

@@ -8,7 +8,7 @@ DEMO   ?= demo_output
 
 .PHONY: install sample demo tutorial test clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py cutout_cli/_rice.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# fitsio compiles its bundled cfitsio with no -O flag (wheel and default source build alike);

@@ -1,11 +1,13 @@
 """Open a coadd (afw ExposureF layout) or a plain FITS image and read boxes of it.
 
 A :class:`CoaddFile` opens the file once with fitsio, parses every plane header
-once, and serves any number of box reads.  Only the tiles that intersect a box
-are read and decompressed, by cfitsio (asked for the box only) or, for planes
-with multi-row tiles, by :mod:`cutout_cli.tiles` when that is estimated
-cheaper (it decodes tiles only down to the box's last row, converts only the
-box's pixels and keeps recent tiles, so neighbouring boxes share them).
+once, and serves any number of box reads.  Uncompressed planes are read from a
+memory map of the file (a box is one strided copy).  Of a tile-compressed
+plane only the tiles that intersect a box are read and decompressed, by
+cfitsio (asked for the box only) or, for planes with multi-row tiles, by
+:mod:`cutout_cli.tiles` when that is estimated cheaper (it decodes tiles only
+down to the box's last row, converts only the box's pixels and keeps recent
+tiles, so neighbouring boxes share them).
 
 Conventions: boxes are in PARENT pixels (the file's XY0 is added to LOCAL
 array indices); arrays are indexed ``[y, x]`` with row 0 the first (southern,
@@ -28,6 +30,8 @@ from .tiles import TileError, open_tiled_plane
 
 PLANES = ("IMAGE", "MASK", "VARIANCE")
 NO_DATA_BIT_DEFAULT = 8
+_RAW_TYPES = {8: np.dtype("u1"), 16: np.dtype(">i2"), 32: np.dtype(">i4"), 64: np.dtype(">i8"),
+              -32: np.dtype(">f4"), -64: np.dtype(">f8")}
 
 def mask_planes_from_header(header) -> dict[str, int]:
     """``{name: bit}`` from the ``MP_<NAME> = bit`` keywords of a MASK header."""
@@ -65,7 +69,8 @@ class CoaddFile:
         import fitsio
 
         self.path = os.fspath(path)
-        self._fd = None  # a plain descriptor for the tile decoder, opened on first use
+        self._fd = None  # a plain descriptor for the tile decoder and the memory map, opened on first use
+        self._map = None
         try:
             self._fits = fitsio.FITS(self.path)
         except FileNotFoundError:
@@ -87,6 +92,8 @@ class CoaddFile:
         self.plane_headers = {}
         self._tiled: dict = {}  # plane -> TiledPlane, or None where cfitsio reads the plane
         self._compressed: dict[str, tuple[dict, int]] = {}  # plane -> (raw table header, data start)
+        self._raw: dict[str, tuple[int, np.dtype]] = {}  # uncompressed plane -> (data start, big-endian type)
+        self._mapped: dict[str, np.ndarray] = {}  # uncompressed plane -> read-only view of the mapped file
         first_image = None
         for index, hdu in enumerate(self._fits):
             info = hdu.get_info()
@@ -109,6 +116,8 @@ class CoaddFile:
             info = self._fits[index].get_info()
             if info.get("is_compressed_image"):
                 self._compressed[plane] = ({r["name"]: r["value"] for r in raw.records()}, info["data_start"])
+            else:
+                self._note_raw_layout(plane, raw, info)
         dims = self._fits[self._hdus["IMAGE"]].get_dims()
         if len(dims) != 2:
             raise DataError(f"{self.path}: the IMAGE plane is not 2-D (dims {dims})")
@@ -118,6 +127,18 @@ class CoaddFile:
                 raise DataError(f"{self.path}: plane {plane} has a different shape from IMAGE")
         self.xy0 = self._read_xy0(self.plane_headers["IMAGE"])
         self.bbox = Box(self.xy0[0], self.xy0[1], self.shape[1], self.shape[0])
+
+    def _note_raw_layout(self, plane: str, raw_header, info: dict) -> None:
+        """Remember where an uncompressed, unscaled plane's pixels lie, to read boxes of it from a memory
+        map (a box is a strided copy there; cfitsio reads it row by row through its buffers)."""
+        dtype = _RAW_TYPES.get(info.get("img_type"))
+        scaled = float(raw_header.get("BSCALE", 1.0)) != 1.0 or float(raw_header.get("BZERO", 0.0)) != 0.0
+        dims = info.get("dims") or ()
+        if dtype is None or scaled or info.get("img_equiv_type") != info.get("img_type") or len(dims) != 2:
+            return
+        end = info["data_start"] + dtype.itemsize * int(dims[0]) * int(dims[1])
+        if os.path.getsize(self.path) >= end:  # a truncated file is left to cfitsio, which reports it
+            self._raw[plane] = (info["data_start"], dtype)
 
     @staticmethod
     def _read_xy0(header) -> tuple[int, int]:
@@ -134,6 +155,13 @@ class CoaddFile:
         if fits is not None:
             fits.close()
             self._fits = None
+        self._mapped = {}
+        if getattr(self, "_map", None) is not None:
+            try:
+                self._map.close()
+            except BufferError:  # an array over it is still referenced: unmapped when that goes
+                pass
+            self._map = None
         if getattr(self, "_fd", None) is not None:
             os.close(self._fd)
             self._fd = None
@@ -240,6 +268,8 @@ class CoaddFile:
         if plane not in self._hdus:
             raise NotFoundError(f"{self.path} has no {plane} plane", f"planes present: {', '.join(self.planes)}")
         try:
+            if plane in self._raw:
+                return self._mapped_plane(plane)[rows, cols].astype(self._raw[plane][1].newbyteorder("="))
             tiled = self._tiled_plane(plane)
             if tiled is not None and tiled.cost(rows, cols).ours_is_cheaper:
                 return tiled.read(rows, cols)
@@ -248,15 +278,29 @@ class CoaddFile:
             raise DataError(f"cannot read {plane} pixels of {self.path}: {_first_line(err)}",
                             "the file may be truncated or corrupt") from None
 
+    def _mapped_plane(self, plane: str) -> np.ndarray:
+        """An uncompressed plane as a read-only big-endian array over the memory-mapped file."""
+        if plane not in self._mapped:
+            if self._map is None:
+                import mmap
+
+                self._map = mmap.mmap(self._descriptor(), 0, access=mmap.ACCESS_READ)
+            start, dtype = self._raw[plane]
+            self._mapped[plane] = np.frombuffer(self._map, dtype, self.shape[0] * self.shape[1], start).reshape(self.shape)
+        return self._mapped[plane]
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        return self._fd
+
     def _tiled_plane(self, plane: str):
         """The plane's :class:`~cutout_cli.tiles.TiledPlane` (made on first use), or None: cfitsio reads it."""
         if plane not in self._tiled and plane in self._hdus:
             self._tiled[plane] = None
             if plane in self._compressed:
-                if self._fd is None:
-                    self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
                 header, data_start = self._compressed[plane]
-                self._tiled[plane] = open_tiled_plane(self._fd, header, data_start)
+                self._tiled[plane] = open_tiled_plane(self._descriptor(), header, data_start)
         return self._tiled.get(plane)
 
 

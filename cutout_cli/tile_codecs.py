@@ -1,11 +1,14 @@
 """Decompress one tile of a tile-compressed FITS image: RICE_1, GZIP_1 or GZIP_2.
 
-RICE_1 tiles are decoded by cfitsio's own ``fits_rdecomp``, the copy built
-into astropy's compression module, called through ctypes: into buffers
-kept here (no allocation and no copy per tile), and only as far as a box
-needs, since a RICE_1 stream holds the tile's pixels in order (x fastest)
-and its first ``rows`` rows are a prefix of it.  Where that symbol cannot be
-had, astropy's ``decompress_rice_1_c`` decodes whole tiles.  GZIP tiles are
+RICE_1 tiles are decoded into buffers kept here (no allocation and no copy
+per tile), and only as far as a box needs: a RICE_1 stream holds the tile's
+pixels in order (x fastest), so its first ``rows`` rows are a prefix of it.
+The decoder is, by preference (:func:`rice_backend`): ``cutout``, this
+package's own (``cutout_cli._rice``, C, a 64-bit bit reader, the GIL
+released; compiled at install when a compiler is there); ``astropy``,
+cfitsio's ``fits_rdecomp`` as built into astropy's compression module,
+through ctypes; ``astropy-whole``, astropy's ``decompress_rice_1_c``, whole
+tiles only.  All three give the same pixels (tests/test_tile_decoder.py).  GZIP tiles are
 inflated by zlib in small pieces (which the allocator reuses: a tile-sized
 bytes object would be mapped and page-faulted anew for every tile), keeping
 only the bytes of the rows needed: GZIP_1 stops after them; GZIP_2, whose
@@ -33,13 +36,25 @@ class CodecError(Exception):
     """A tile's bytes could not be decompressed (a truncated or corrupt file)."""
 
 
-@lru_cache(maxsize=1)
-def _fits_rdecomp():
-    """``(fits_rdecomp, CfitsioException)`` from astropy's compression module, or None.
+def _rice_cutout():
+    """This package's decoder, or None where it was not compiled."""
+    try:
+        from . import _rice
+    except ImportError:
+        return None
 
-    Called through ``ctypes.PyDLL``: astropy's cfitsio reports through Python
-    exceptions (its ``ffpmsg`` sets one), which PyDLL raises after the call.
-    """
+    def decode(data, out, n_pixels, blocksize):
+        try:
+            _rice.decode_into(data, out, n_pixels, blocksize)
+        except ValueError as err:
+            raise CodecError(str(err)) from None
+        return out[:n_pixels]
+    return decode
+
+
+def _rice_astropy():
+    """cfitsio's ``fits_rdecomp`` from astropy's compression module, through ``ctypes.PyDLL`` (astropy's
+    cfitsio reports through Python exceptions, which PyDLL raises after the call), or None."""
     try:
         import ctypes
 
@@ -50,22 +65,59 @@ def _fits_rdecomp():
         return None
     function.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
     function.restype = ctypes.c_int
-    return function, _compression.CfitsioException
+
+    def decode(data, out, n_pixels, blocksize):
+        try:
+            status = function(data.ctypes.data, len(data), out.ctypes.data, n_pixels, blocksize)
+        except _compression.CfitsioException as err:
+            # asked for fewer pixels than the stream holds, cfitsio warns and succeeds
+            if "unused bytes" not in str(err):
+                raise CodecError(str(err)) from None
+            status = 0
+        if status:
+            raise CodecError(f"RICE_1 decoding failed (status {status})")
+        return out[:n_pixels]
+    return decode
 
 
-@lru_cache(maxsize=1)
-def _decompress_rice_whole():
+def _rice_astropy_whole():
+    """astropy's ``decompress_rice_1_c`` (whole tiles, into a new buffer), or None."""
     try:
         from astropy.io.fits.hdu.compressed._compression import decompress_rice_1_c
     except ImportError:
         return None
-    return decompress_rice_1_c
+
+    def decode(data, out, n_pixels, blocksize):
+        try:
+            return np.frombuffer(decompress_rice_1_c(data.tobytes(), blocksize, 4, n_pixels), np.int32)
+        except Exception as err:  # astropy's CfitsioException
+            raise CodecError(str(err)) from None
+    return decode
+
+
+RICE_BACKENDS = {"cutout": _rice_cutout, "astropy": _rice_astropy, "astropy-whole": _rice_astropy_whole}
+PARTIAL_RICE = ("cutout", "astropy")  # the backends that can stop after the first pixels
+
+
+@lru_cache(maxsize=None)
+def rice_backend(name: str | None = None):
+    """``(name, decode)`` of the RICE_1 decoder to use (``name``, or the first available), or None.
+
+    ``decode(data, out, n_pixels, blocksize)`` decodes the first ``n_pixels``
+    of the stream ``data`` (a uint8 array) and returns them as int32, in
+    ``out`` (a flat int32 array) where it can.
+    """
+    for candidate in ([name] if name else RICE_BACKENDS):
+        decode = RICE_BACKENDS[candidate]()
+        if decode is not None:
+            return candidate, decode
+    return None
 
 
 def can_decode(compression: str) -> bool:
     """True when this module can decompress tiles of ``compression`` here."""
     if compression == "RICE_1":
-        return _fits_rdecomp() is not None or _decompress_rice_whole() is not None
+        return rice_backend() is not None
     return compression in CODECS
 
 
@@ -81,15 +133,19 @@ class TileDecoder:
         Pixels in a whole tile (``ZTILE1 * ZTILE2``).
     blocksize : int
         RICE_1 block size (``BLOCKSIZE``, 32 by default).
+    rice : str, optional
+        The RICE_1 backend (:data:`RICE_BACKENDS`; default the first available).
     """
 
-    def __init__(self, compression: str, stored: np.dtype, tile_pixels: int, blocksize: int = 32):
+    def __init__(self, compression: str, stored: np.dtype, tile_pixels: int, blocksize: int = 32,
+                 rice: str | None = None):
         self.compression = compression
         self.stored = np.dtype(stored)
         self.tile_pixels = tile_pixels
         self.blocksize = blocksize
+        self.rice = rice_backend(rice) if compression == "RICE_1" else None  # (name, decode)
         #: whether :meth:`decode` stops after the rows asked for (else it decodes whole tiles)
-        self.partial = compression != "RICE_1" or _fits_rdecomp() is not None
+        self.partial = compression != "RICE_1" or self.rice[0] in PARTIAL_RICE
         self._spare: list[np.ndarray] = []
 
     def decode(self, data: np.ndarray, shape: tuple[int, int], rows: int) -> np.ndarray:
@@ -119,26 +175,7 @@ class TileDecoder:
         return self._spare.pop() if self._spare else np.empty(4 * self.tile_pixels, np.uint8)
 
     def _rice(self, data: np.ndarray, n_pixels: int) -> np.ndarray:
-        found = _fits_rdecomp()
-        if found is None:
-            decompress = _decompress_rice_whole()
-            try:
-                raw = decompress(data.tobytes(), self.blocksize, 4, n_pixels)
-            except Exception as err:  # astropy's CfitsioException
-                raise CodecError(str(err)) from None
-            return np.frombuffer(raw, np.int32)
-        function, cfitsio_error = found
-        out = self._buffer().view(np.int32)
-        try:
-            status = function(data.ctypes.data, len(data), out.ctypes.data, n_pixels, self.blocksize)
-        except cfitsio_error as err:
-            # asked for fewer pixels than the stream holds, cfitsio warns and succeeds
-            if "unused bytes" not in str(err):
-                raise CodecError(str(err)) from None
-            status = 0
-        if status:
-            raise CodecError(f"RICE_1 decoding failed (status {status})")
-        return out[:n_pixels]
+        return self.rice[1](data, self._buffer().view(np.int32), n_pixels, self.blocksize)
 
     @staticmethod
     def _inflate(data: np.ndarray, wanted: list[tuple[int, np.ndarray]]) -> None:

@@ -154,15 +154,79 @@ def test_the_tile_cache_is_bounded(encoded, monkeypatch):
         assert plane.tiles_decoded == 20 and len(plane._cache) == 3
 
 
-@pytest.mark.parametrize("name", ["rice_dither2", "rice_dither1", "rice_int32"])
-def test_the_whole_tile_codec_gives_the_same_pixels(encoded, name, monkeypatch):
-    """Without cfitsio's decoder symbol in astropy, astropy's whole-tile RICE_1 function is used."""
-    monkeypatch.setattr(tile_codecs, "_fits_rdecomp", lambda: None)
-    with CoaddFile(encoded[name, "rectangular"]) as coadd:
+RICE = ["rice_dither2", "rice_dither1", "rice_no_dither", "rice_int32"]
+
+
+@pytest.mark.parametrize("backend", sorted(tile_codecs.RICE_BACKENDS))
+@pytest.mark.parametrize("tiling", TILES)
+@pytest.mark.parametrize("name", RICE)
+def test_every_rice_backend_gives_cfitsio_pixels(encoded, name, tiling, backend):
+    """cutout's own decoder (C), cfitsio's in astropy (through ctypes) and astropy's whole-tile function."""
+    path = encoded[name, tiling]
+    with CoaddFile(path) as coadd:
         plane = coadd._tiled_plane("IMAGE")
-        assert not plane._decoder.partial
-        for rows, cols in [(slice(0, HEIGHT), slice(0, WIDTH)), (slice(7, 31), slice(100, 160))]:
-            np.testing.assert_array_equal(_decoded(coadd, rows, cols), _truth(encoded[name, "rectangular"], rows, cols))
+        lay = plane.layout
+        plane._decoder = tile_codecs.TileDecoder(lay.compression, lay.stored, lay.tile_w * lay.tile_h, lay.blocksize,
+                                                 rice=backend)
+        assert plane._decoder.partial == (backend != "astropy-whole")
+        for rows, cols in [(slice(0, HEIGHT), slice(0, WIDTH)), (slice(7, 31), slice(100, 160)), (slice(0, 2), slice(3, 4))]:
+            np.testing.assert_array_equal(_decoded(coadd, rows, cols), _truth(path, rows, cols))
+
+
+def test_cutout_decoder_is_built():
+    """The C decoder compiles wherever the tests run (the fallbacks are tested above): a build that
+    silently lost it would be slower, not wrong, so say so here."""
+    assert tile_codecs.rice_backend()[0] == "cutout"
+
+
+def _rice_stream(encoded, name="rice_int32", tile=0):
+    with CoaddFile(encoded[name, "square"]) as coadd:
+        plane = coadd._tiled_plane("IMAGE")
+        stream = np.array(plane._fetch(tile))
+        truth = _truth(encoded[name, "square"], slice(0, 64), slice(0, 64)).astype(np.int32) if name == "rice_int32" \
+            else None
+    return stream, truth
+
+
+def test_decode_into_stops_where_asked_and_reads_only_its_input(encoded):
+    from cutout_cli import _rice
+
+    stream, truth = _rice_stream(encoded)
+    for n in (0, 1, 31, 32, 33, 1000, 64 * 64):
+        out = np.full(64 * 64, 7, np.int32)
+        used = _rice.decode_into(stream, out, n, 32)
+        np.testing.assert_array_equal(out[:n], truth.reshape(-1)[:n])
+        assert (out[n:] == 7).all() and used <= len(stream)
+    unaligned = np.zeros(4 * 64 * 64 + 1, np.uint8)[1:]  # a buffer not on a 4-byte boundary
+    _rice.decode_into(stream, unaligned, 64 * 64, 32)
+    np.testing.assert_array_equal(unaligned.view(np.int32), truth.reshape(-1))
+
+
+@pytest.mark.parametrize("name", ["rice_int32", "rice_dither2"])
+def test_decode_into_refuses_a_truncated_or_corrupt_stream(encoded, name):
+    from cutout_cli import _rice
+
+    stream, _ = _rice_stream(encoded, name)
+    out = np.empty(64 * 64, np.int32)
+    for cut in (0, 3, 4, 5, len(stream) // 2, len(stream) - 1):
+        with pytest.raises(ValueError, match="ends before"):
+            _rice.decode_into(stream[:cut], out, 64 * 64, 32)
+    corrupt = stream.copy()
+    corrupt[4] = 0xFF  # the first block's 5-bit code becomes 31: no such code
+    with pytest.raises(ValueError, match="invalid code"):
+        _rice.decode_into(corrupt, out, 64 * 64, 32)
+    with pytest.raises(ValueError, match="smaller"):
+        _rice.decode_into(stream, np.empty(10, np.int32), 64 * 64, 32)
+    with pytest.raises(ValueError):
+        _rice.decode_into(stream, out, -1, 32)
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # random damage: an error or some pixels, never a crash
+        damaged = stream.copy()
+        damaged[rng.integers(4, len(stream), 3)] = rng.integers(0, 256, 3)
+        try:
+            _rice.decode_into(damaged, out, 64 * 64, 32)
+        except ValueError:
+            pass
 
 
 def test_cfitsio_reads_boxes_that_cover_most_of_their_tiles(encoded):

@@ -116,11 +116,14 @@ static int decode32(const uint8_t *src, Py_ssize_t length, uint32_t *out, Py_ssi
             for (; i < stop; i++) {
                 uint32_t mapped;
                 if (r.count < 56) refill(&r);
-                int leading = r.bits ? __builtin_clzll(r.bits) : 64;
-                if (leading + 1 + fs <= r.count) { /* the usual case: the whole code is among the unread bits */
+                int leading = __builtin_clzll(r.bits | 1); /* 63 when no one bit is there: the slow path */
+                int length = leading + 1 + fs;
+                if (length <= r.count) { /* the usual case: the whole code is among the unread bits */
                     uint64_t rest = (r.bits << leading) << 1;
-                    mapped = ((uint32_t)leading << fs) | (fs ? (uint32_t)(rest >> (64 - fs)) : 0u);
-                    skip(&r, leading + 1 + fs);
+                    mapped = ((uint32_t)leading << fs) | (uint32_t)((rest >> 1) >> (63 - fs) >> 0);
+                    if (fs == 0) mapped = (uint32_t)leading;
+                    r.bits <<= length; /* length <= count < 64 */
+                    r.count -= length;
                 } else { /* a long run of zeros, or the end of the input */
                     int64_t high = zeros_before_one(&r);
                     if (high < 0) return ENDS_EARLY;

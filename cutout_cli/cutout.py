@@ -264,7 +264,7 @@ def extract(coadd: CoaddFile, box: Box, planes=PLANES, mode: str = "partial", pr
                         f"planes present: {', '.join(coadd.planes)}; the file may be truncated")
     if not wanted:
         raise NotFoundError(f"{coadd.path} has none of the planes {', '.join(planes)}")
-    arrays = {p: coadd.read(p, box) for p in wanted}
+    arrays = coadd.read_planes(wanted, box)
     headers = {p: _plane_header(coadd.plane_headers[p], p, box, coadd.xy0) for p in wanted}
     record = {
         "source": coadd.path,

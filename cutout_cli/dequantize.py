@@ -63,12 +63,15 @@ def _dither_segments(seed: int, n_pixels: int):
     return np.array(starts), np.array(ends), np.array(first)
 
 
-@lru_cache(maxsize=64)  # 4 MB for 128 px tiles
-def _tile_sequence(seed: int, tile_pixels: int) -> np.ndarray:
-    """The offsets of a whole tile, in pixel order (for small tiles, whose boxes come back to them)."""
+def _whole_sequence(seed: int, tile_pixels: int) -> np.ndarray:
+    """The offsets of a whole tile, in pixel order."""
     starts, ends, first = _dither_segments(seed, tile_pixels)
     table = dither_offsets()
     return np.concatenate([table[f:f + e - s] for s, e, f in zip(starts, ends, first)])[:tile_pixels]
+
+
+_small_tile_sequence = lru_cache(maxsize=64)(_whole_sequence)  # small tiles, whose boxes come back: 4 MB
+_large_tile_sequence = lru_cache(maxsize=4)(_whole_sequence)  # a large box's tiles: 4 MB for 512 px tiles
 
 
 def dither_offsets_of(tile: int, zdither0: int, ry0: int, ry1: int, rx0: int, rx1: int, width: int,
@@ -80,8 +83,10 @@ def dither_offsets_of(tile: int, zdither0: int, ry0: int, ry1: int, rx0: int, rx
     10 000 for tile number n counted from 1, that is (tile + ZDITHER0 - 1).
     """
     seed = (tile + zdither0 - 1) % N_RANDOM
-    if tile_pixels <= SEQUENCE_CACHE_PIXELS:
-        return _tile_sequence(seed, tile_pixels)[ry0 * width:ry1 * width].reshape(ry1 - ry0, width)[:, rx0:rx1]
+    if tile_pixels <= SEQUENCE_CACHE_PIXELS or 8 * (ry1 - ry0) * (rx1 - rx0) >= tile_pixels:
+        whole = (_small_tile_sequence if tile_pixels <= SEQUENCE_CACHE_PIXELS else _large_tile_sequence)(seed, tile_pixels)
+        return whole[ry0 * width:ry1 * width].reshape(ry1 - ry0, width)[:, rx0:rx1]
+    # a small part of a large tile: look up only its pixels' offsets
     starts, ends, first = _dither_segments(seed, tile_pixels)
     row_starts = np.arange(ry0, ry1) * width + rx0  # flat pixel number of each row's first pixel
     segment = np.searchsorted(ends, row_starts, side="right")

@@ -7,7 +7,8 @@ plane only the tiles that intersect a box are read and decompressed, by
 cfitsio (asked for the box only) or, for planes with multi-row tiles, by
 :mod:`cutout_cli.tiles` when that is estimated cheaper (it decodes tiles only
 down to the box's last row, converts only the box's pixels and keeps recent
-tiles, so neighbouring boxes share them).
+tiles, so neighbouring boxes share them); with a second core, a plane whose
+decoding takes long is read on a second thread (:meth:`CoaddFile.read_planes`).
 
 Conventions: boxes are in PARENT pixels (the file's XY0 is added to LOCAL
 array indices); arrays are indexed ``[y, x]`` with row 0 the first (southern,
@@ -26,10 +27,15 @@ import numpy as np
 from .errors import DataError, NotFoundError
 from .geometry import Box
 from .header import Header
+from .plane_threads import second_thread
 from .tiles import TileError, open_tiled_plane
 
 PLANES = ("IMAGE", "MASK", "VARIANCE")
 NO_DATA_BIT_DEFAULT = 8
+# a plane is read on a second thread when decoding it here is estimated to take this long (us) per tile:
+# the GIL changes hands around each tile, and waking a thread costs tens of us on a small virtual
+# machine, so with small tiles (128 px: 0.1 ms each) a second thread loses more than it gains
+SECOND_THREAD_MIN_US_PER_TILE = 300.0
 _RAW_TYPES = {8: np.dtype("u1"), 16: np.dtype(">i2"), 32: np.dtype(">i4"), 64: np.dtype(">i8"),
               -32: np.dtype(">f4"), -64: np.dtype(">f8")}
 
@@ -261,6 +267,38 @@ class CoaddFile:
         out = np.full(box.shape, fill, dtype=dtype)
         out[inside.slices((box.begin_x, box.begin_y))] = data
         return out
+
+    def read_planes(self, planes, box: Box) -> dict:
+        """``{plane: read(plane, box)}`` for several planes.
+
+        With a second core (:func:`~cutout_cli.plane_threads.second_thread`),
+        when every compressed plane is read by :mod:`cutout_cli.tiles`, the one
+        whose decoding is estimated longest is read on the second thread while
+        this one reads the others, if its tiles are large enough to be worth it
+        (:data:`SECOND_THREAD_MIN_US_PER_TILE`).
+        """
+        planes = list(planes)
+        pool = second_thread() if len(planes) > 1 else None
+        inside = box.intersection(self.bbox)
+        if pool is None or inside.is_empty:
+            return {p: self.read(p, box) for p in planes}
+        rows, cols = inside.slices(self.xy0)
+        costs = {p: tiled.cost(rows, cols) for p in planes if (tiled := self._tiled_plane(p)) is not None}
+        # only while this thread also reads with the GIL mostly released: by the tile decoder, or from the
+        # memory map (cfitsio, through fitsio, holds it for a whole read, and the second thread needs it
+        # between tiles)
+        if not costs or any(p not in costs and p not in self._raw for p in planes) \
+                or not all(cost.ours_is_cheaper for cost in costs.values()):
+            return {p: self.read(p, box) for p in planes}
+        longest = max(costs, key=lambda p: costs[p].ours)
+        if costs[longest].ours < SECOND_THREAD_MIN_US_PER_TILE * costs[longest].tiles:
+            return {p: self.read(p, box) for p in planes}
+        other = pool.submit(self.read, longest, box)
+        try:
+            arrays = {p: self.read(p, box) for p in planes if p != longest}
+        finally:
+            arrays[longest] = other.result()  # waited for even when a read here failed: the file is in use
+        return {p: arrays[p] for p in planes}
 
     def _read_section(self, plane: str, rows: slice, cols: slice) -> np.ndarray:
         """LOCAL array section ``[rows, cols]`` of ``plane``, wholly inside the image (only the tiles it

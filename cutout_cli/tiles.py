@@ -39,20 +39,20 @@ _DESCRIPTOR = {"P": ">i4", "Q": ">i8"}
 _SCALAR = {"D": ">f8", "E": ">f4", "J": ">i4", "K": ">i8"}
 
 # Read costs, measured on the project's 2-core machine with `make bench`'s interleaved timing
-# (bench/README.md), good to a few tens of percent: enough to choose between two readers whose
-# costs differ by more.  Per (codec, quantised): nanoseconds per pixel to decompress here, to
-# convert a box pixel here, and for cfitsio per pixel of every tile it touches (decompressed and
-# converted whole).
+# (bench/README.md; fitted over 50-1000 px boxes in 128 and 512 px tiles), good to some 15%:
+# enough to choose between two readers where their costs differ by more.  Per (codec,
+# quantised): nanoseconds per pixel to decompress here, to convert a box pixel here, and for
+# cfitsio per pixel of every tile it touches (decompressed and converted whole).
 _NS_PER_PIXEL = {
-    ("RICE_1", True): (6.5, 4.0, 8.5),
-    ("RICE_1", False): (6.5, 1.5, 7.5),
-    ("GZIP_2", True): (1.5, 7.0, 8.0),
-    ("GZIP_2", False): (1.5, 5.5, 6.5),  # byte planes to put back together: masks
-    ("GZIP_1", True): (1.5, 4.0, 6.0),
+    ("RICE_1", True): (7.0, 5.2, 8.8),
+    ("RICE_1", False): (7.0, 1.5, 7.5),
+    ("GZIP_2", True): (1.75, 8.0, 8.0),
+    ("GZIP_2", False): (1.75, 6.4, 6.6),  # byte planes to put back together: masks
+    ("GZIP_1", True): (1.5, 5.2, 6.0),
     ("GZIP_1", False): (1.5, 1.5, 4.0),
 }
-CALL_US = 20.0  # a read here: the output array, the walk over the tiles
-PIECE_US = 22.0  # per tile a box crosses here: fetching, slicing, converting its part
+CALL_US = 60.0  # a read here: the output array, the walk over the tiles
+PIECE_US = 18.0  # per tile a box crosses here: fetching, slicing, converting its part
 CFITSIO_CALL_US = 30.0
 
 
@@ -63,10 +63,11 @@ class TileError(Exception):
 @dataclass(frozen=True)
 class ReadCost:
     """Estimated microseconds to read one box of a plane: ``ours`` by :class:`TiledPlane` (None: it
-    cannot), ``cfitsio`` by cfitsio."""
+    cannot), ``cfitsio`` by cfitsio; ``tiles``, how many tiles the box crosses."""
 
     ours: float | None
     cfitsio: float
+    tiles: int = 1
 
     @property
     def ours_is_cheaper(self) -> bool:
@@ -213,12 +214,14 @@ class TiledPlane:
         tx0, tx1 = cols.start // lay.tile_w, (cols.stop - 1) // lay.tile_w
         across = min((tx1 + 1) * lay.tile_w, lay.width) - tx0 * lay.tile_w  # pixels across the tiles crossed
         tiles_rows = min((ty1 + 1) * lay.tile_h, lay.height) - ty0 * lay.tile_h
-        # decoded in part: the tiles above the box's last row whole, the last row of tiles down to it
-        decoded_rows = rows.stop - ty0 * lay.tile_h if self._decoder.partial else tiles_rows
+        # decoded in part: the tiles above the box's last row whole, the last row of tiles down to it (GZIP_2
+        # byte planes are each the whole tile: all but the last are inflated whole)
+        partial = self._decoder.partial and lay.compression != "GZIP_2"
+        decoded_rows = rows.stop - ty0 * lay.tile_h if partial else tiles_rows
         box_pixels = (rows.stop - rows.start) * (cols.stop - cols.start)
         pieces = (ty1 - ty0 + 1) * (tx1 - tx0 + 1)
         ours = CALL_US + pieces * PIECE_US + (decoded_rows * across * decode_ns + box_pixels * pixel_ns) / 1000
-        return ReadCost(ours, CFITSIO_CALL_US + tiles_rows * across * cfitsio_ns / 1000)
+        return ReadCost(ours, CFITSIO_CALL_US + tiles_rows * across * cfitsio_ns / 1000, pieces)
 
     def _pieces(self, rows: slice, cols: slice):
         """For each tile under ``[rows, cols]``: its number, shape, the part inside the section

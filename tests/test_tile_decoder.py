@@ -231,7 +231,7 @@ def test_decode_into_refuses_a_truncated_or_corrupt_stream(encoded, name):
 
 def test_cfitsio_reads_boxes_that_cover_most_of_their_tiles(encoded):
     """The reader takes the cheaper: the decoder for a small box, cfitsio for the whole plane."""
-    with CoaddFile(encoded["rice_dither2", "square"]) as coadd:
+    with CoaddFile(encoded["rice_dither2", "large"]) as coadd:
         plane = coadd._tiled_plane("IMAGE")
         assert plane.cost(slice(10, 20), slice(10, 20)).ours_is_cheaper
         assert not plane.cost(slice(0, HEIGHT), slice(0, WIDTH)).ours_is_cheaper

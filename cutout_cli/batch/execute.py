@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import CutoutError, RemoteError
 from ..geometry import DEFAULT_MAX_PIXELS, Box
+from ..plane_threads import one_thread
 from .manifest import ERROR, OK, SKIPPED
 
 FITS_BLOCK = 2880
@@ -104,21 +105,26 @@ def run_task(task, outputs: Outputs) -> TaskResult:
             return handle.get(Box(bx, by, width, height), planes=outputs.planes, mode=outputs.mode,
                               provenance=_request(task, i), max_pixels=outputs.max_pixels)
     try:
-        for i, row in enumerate(task.rows):
-            row = int(row)
-            try:
-                result.status[i] = _cut_one(task, i, row, cut, outputs, result)
-            except CutoutError as err:
-                # storage refusing, or a coadd that cannot be opened: the other rows would fail alike
-                if isinstance(err, RemoteError) or (handle is not None and not handle.is_open):
-                    for later in task.rows[i:]:
-                        result.messages[int(later)] = str(err)
-                    break
-                result.messages[row] = str(err)
+        with one_thread():  # a task runs on one core: workers (processes, Dask) use the others
+            _cut_all(task, cut, handle, outputs, result)
     finally:
         if handle is not None:
             handle.close()
     return result
+
+
+def _cut_all(task, cut, handle, outputs: Outputs, result: TaskResult) -> None:
+    for i, row in enumerate(task.rows):
+        row = int(row)
+        try:
+            result.status[i] = _cut_one(task, i, row, cut, outputs, result)
+        except CutoutError as err:
+            # storage refusing, or a coadd that cannot be opened: the other rows would fail alike
+            if isinstance(err, RemoteError) or (handle is not None and not handle.is_open):
+                for later in task.rows[i:]:
+                    result.messages[int(later)] = str(err)
+                break
+            result.messages[row] = str(err)
 
 
 def _request(task, i: int) -> dict:

@@ -179,6 +179,7 @@ class TiledPlane:
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cached_bytes = 0
         self._rows_wanted = np.zeros(layout.n_tiles, np.int32)  # per tile: rows announced by expect()
+        self._reads_announced = np.zeros(layout.n_tiles, np.int32)  # per tile: boxes announced that touch it
         self.tiles_decoded = 0  # how many times a tile was decompressed (cache misses)
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
@@ -192,11 +193,13 @@ class TiledPlane:
         """Announce the LOCAL sections ``(rows, cols)`` that will be read: each tile is then decoded (once)
         down to the last row any of them needs."""
         wanted = np.zeros(self.layout.n_tiles, np.int32)
+        reads = np.zeros(self.layout.n_tiles, np.int32)
         for rows, cols in sections:
             for index, _, inside, _ in self._pieces(rows, cols):
+                reads[index] += 1
                 if inside[1] > wanted[index]:
                     wanted[index] = inside[1]
-        self._rows_wanted = wanted
+        self._rows_wanted, self._reads_announced = wanted, reads
 
     def clear_cache(self) -> None:
         """Forget every decoded tile (their memory is kept for the next ones)."""
@@ -206,21 +209,32 @@ class TiledPlane:
         self._cached_bytes = 0
 
     def cost(self, rows: slice, cols: slice) -> ReadCost:
-        """Estimated cost of reading ``[rows, cols]`` here and by cfitsio, as if no tile were cached
-        (boxes small enough to share tiles are read here anyway)."""
+        """Estimated cost of reading ``[rows, cols]`` here (decoding what is not cached, as far as
+        needed or announced by :meth:`expect`, shared among the announced boxes that need it) and by
+        cfitsio (every tile whole, every time)."""
         lay = self.layout
         decode_ns, pixel_ns, cfitsio_ns = _NS_PER_PIXEL[lay.compression, lay.quantized]
         ty0, ty1 = rows.start // lay.tile_h, (rows.stop - 1) // lay.tile_h
         tx0, tx1 = cols.start // lay.tile_w, (cols.stop - 1) // lay.tile_w
         across = min((tx1 + 1) * lay.tile_w, lay.width) - tx0 * lay.tile_w  # pixels across the tiles crossed
         tiles_rows = min((ty1 + 1) * lay.tile_h, lay.height) - ty0 * lay.tile_h
-        # decoded in part: the tiles above the box's last row whole, the last row of tiles down to it (GZIP_2
-        # byte planes are each the whole tile: all but the last are inflated whole)
+        # GZIP_2 byte planes are each the whole tile: all but the last are inflated whole
         partial = self._decoder.partial and lay.compression != "GZIP_2"
-        decoded_rows = rows.stop - ty0 * lay.tile_h if partial else tiles_rows
-        box_pixels = (rows.stop - rows.start) * (cols.stop - cols.start)
+        decoded = 0  # pixels to decompress
+        for ty in range(ty0, ty1 + 1):
+            height = min(lay.tile_h, lay.height - ty * lay.tile_h)
+            needed = min(rows.stop - ty * lay.tile_h, height)  # the box's last row in this tile row
+            for tx in range(tx0, tx1 + 1):
+                index = ty * lay.tiles_x + tx
+                cached = self._cache.get(index)
+                if cached is not None and cached.shape[-2] >= needed:
+                    continue
+                width = min(lay.tile_w, lay.width - tx * lay.tile_w)
+                rows_decoded = max(needed, int(self._rows_wanted[index])) if partial and cached is None else height
+                decoded += width * rows_decoded / max(1, int(self._reads_announced[index]))
         pieces = (ty1 - ty0 + 1) * (tx1 - tx0 + 1)
-        ours = CALL_US + pieces * PIECE_US + (decoded_rows * across * decode_ns + box_pixels * pixel_ns) / 1000
+        box_pixels = (rows.stop - rows.start) * (cols.stop - cols.start)
+        ours = CALL_US + pieces * PIECE_US + (decoded * decode_ns + box_pixels * pixel_ns) / 1000
         return ReadCost(ours, CFITSIO_CALL_US + tiles_rows * across * cfitsio_ns / 1000, pieces)
 
     def _pieces(self, rows: slice, cols: slice):

@@ -150,7 +150,8 @@ def render(results: dict) -> str:
         if loads:
             top = max(loads)
             out.append(f"Other work on the machine kept {min(loads)[0]:.2f}–{top[0]:.2f} cores busy during the "
-                       f"read cases (most during {top[1]}, {top[2]} px); the reads are single-threaded.")
+                       f"read cases (most during {top[1]}, {top[2]} px). The other tools read on one thread; "
+                       "cutout reads one plane on a second thread where its tiles are large (512 px here).")
         out.append("")
         tools = [t for t in TOOLS if t != "fitsio"]
         for size in config.BOX_SIZES:

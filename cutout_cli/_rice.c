@@ -31,16 +31,20 @@ typedef struct {
     int count;      /* possibly some of the bits that follow (a refill reads whole 8-byte words) */
 } BitReader;
 
-/* Top up to at least 56 bits when the input allows (eight bytes at a time away from its end). */
+static inline uint64_t load_big_endian64(const uint8_t *p) { /* one load and a byte swap, compiled */
+    return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) | ((uint64_t)p[3] << 32) |
+           ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) | ((uint64_t)p[6] << 8) | (uint64_t)p[7];
+}
+
+/* Top up to at least 56 bits when the input allows (eight bytes at a time away from its end); `count`
+ * stays at most 63, so no shift below is by 64. */
 static inline void refill(BitReader *r) {
     if (r->end - r->next >= 8) {
-        uint64_t word;
-        memcpy(&word, r->next, 8);
-        r->bits |= __builtin_bswap64(word) >> r->count;
+        r->bits |= load_big_endian64(r->next) >> r->count;
         r->next += (63 - r->count) >> 3;
         r->count |= 56;
     } else {
-        while (r->count <= 56 && r->next < r->end) {
+        while (r->count < 56 && r->next < r->end) {
             r->bits |= (uint64_t)*r->next++ << (56 - r->count);
             r->count += 8;
         }
@@ -118,7 +122,7 @@ static int decode32(const uint8_t *src, Py_ssize_t length, uint32_t *out, Py_ssi
                 if (r.count < 56) refill(&r);
                 int leading = __builtin_clzll(r.bits | 1); /* 63 when no one bit is there: the slow path */
                 int length = leading + 1 + fs;
-                if (length <= r.count) { /* the usual case: the whole code is among the unread bits */
+                if (length <= r.count) { /* the usual case: the whole code is among the unread bits (< 64) */
                     uint64_t rest = (r.bits << leading) << 1;
                     mapped = ((uint32_t)leading << fs) | (uint32_t)((rest >> 1) >> (63 - fs) >> 0);
                     if (fs == 0) mapped = (uint32_t)leading;
@@ -149,7 +153,7 @@ static PyObject *decode_into(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     if (n < 0 || blocksize <= 0) {
         PyErr_SetString(PyExc_ValueError, "n must be >= 0 and blocksize > 0");
-    } else if (dst.len < n * 4) {
+    } else if (n > dst.len / 4) {
         PyErr_SetString(PyExc_ValueError, "the output buffer is smaller than n 32-bit pixels");
     } else {
         Py_ssize_t used = 0;

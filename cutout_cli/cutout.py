@@ -39,7 +39,8 @@ def _plane_header(source_header: Header, plane: str, box: Box, xy0: tuple[int, i
 
 class _PlaneHeaderTemplate:
     """A source plane's header with the cutout keywords in place, so that a cutout's header is a list
-    copy and six values (batches make thousands from one file)."""
+    copy and six values (batches make thousands from one file).  Source headers are read-only once
+    their file is open (CoaddFile.plane_headers); one changed in place would keep its old template."""
 
     _cache: dict = {}  # (id of the source header, plane, xy0) -> template; a few per open file
 

@@ -3,9 +3,9 @@
 The FITS tiled-image convention stores lossy floats as integers ``q`` with a
 per-tile ``ZSCALE``/``ZZERO`` and, for subtractive dithering, a known
 pseudo-random offset per pixel.  cfitsio computes each pixel as
-``(float)(((double) q - offset + 0.5) * scale + zero)`` (without the offset
-for NO_DITHER), in that order; the same operations in the same order in
-numpy give the same bits.  Special values: ``ZBLANK`` (usually
+``(float)(((double) q - offset + 0.5) * scale + zero)``, or
+``(float)((double) q * scale + zero)`` for NO_DITHER, in that order; the same
+operations in the same order in numpy give the same bits.  Special values: ``ZBLANK`` (usually
 -2147483647) is NaN; with SUBTRACTIVE_DITHER_2, -2147483646 is an exact 0.0.
 
 Only the pixels a box needs are converted, and only their offsets are looked

@@ -63,7 +63,11 @@ class ImageHandle:
 
     def _prepared(self, opened: CoaddFile) -> CoaddFile:
         if self._expected:
-            opened.expect(*self._expected)
+            try:
+                opened.expect(*self._expected)
+            except BaseException:
+                opened.close()
+                raise
         return opened
 
     @property

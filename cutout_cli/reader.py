@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from concurrent.futures import wait as cf_wait
 from functools import cached_property
 
 import numpy as np
@@ -75,7 +76,7 @@ class CoaddFile:
         import fitsio
 
         self.path = os.fspath(path)
-        self._fd = None  # a plain descriptor for the tile decoder and the memory map, opened on first use
+        self._fd = None  # a plain descriptor of the same file, for the tile decoder and the memory map
         self._map = None
         try:
             self._fits = fitsio.FITS(self.path)
@@ -83,6 +84,11 @@ class CoaddFile:
             raise NotFoundError(f"{self.path} does not exist") from None
         except (OSError, ValueError) as err:
             raise DataError(f"cannot open {self.path} as FITS: {_first_line(err)}") from None
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as err:
+            self.close()
+            raise DataError(f"cannot open {self.path}: {err.strerror}") from None
         try:
             self._locate_planes()
             self.primary_header = Header.from_fitsio(self._fits[0].read_header())
@@ -161,7 +167,7 @@ class CoaddFile:
         if fits is not None:
             fits.close()
             self._fits = None
-        self._mapped = {}
+        self._mapped, self._tiled, self._hdu_objects = {}, {}, {}
         if getattr(self, "_map", None) is not None:
             try:
                 self._map.close()
@@ -278,10 +284,24 @@ class CoaddFile:
         (:data:`SECOND_THREAD_MIN_US_PER_TILE`).
         """
         planes = list(planes)
-        pool = second_thread() if len(planes) > 1 else None
-        inside = box.intersection(self.bbox)
-        if pool is None or inside.is_empty:
+        elsewhere = self._plane_for_second_thread(planes, box)
+        if elsewhere is None:
             return {p: self.read(p, box) for p in planes}
+        other = second_thread().submit(self.read, elsewhere, box)
+        try:
+            arrays = {p: self.read(p, box) for p in planes if p != elsewhere}
+        except BaseException:
+            cf_wait([other])  # the file stays in use until the other read ends
+            raise
+        arrays[elsewhere] = other.result()
+        return {p: arrays[p] for p in planes}
+
+    def _plane_for_second_thread(self, planes, box: Box) -> str | None:
+        if len(planes) < 2 or second_thread() is None:
+            return None
+        inside = box.intersection(self.bbox)
+        if inside.is_empty:
+            return None
         rows, cols = inside.slices(self.xy0)
         costs = {p: tiled.cost(rows, cols) for p in planes if (tiled := self._tiled_plane(p)) is not None}
         # only while this thread also reads with the GIL mostly released: by the tile decoder, or from the
@@ -289,22 +309,17 @@ class CoaddFile:
         # between tiles)
         if not costs or any(p not in costs and p not in self._raw for p in planes) \
                 or not all(cost.ours_is_cheaper for cost in costs.values()):
-            return {p: self.read(p, box) for p in planes}
+            return None
         longest = max(costs, key=lambda p: costs[p].ours)
-        if costs[longest].ours < SECOND_THREAD_MIN_US_PER_TILE * costs[longest].tiles:
-            return {p: self.read(p, box) for p in planes}
-        other = pool.submit(self.read, longest, box)
-        try:
-            arrays = {p: self.read(p, box) for p in planes if p != longest}
-        finally:
-            arrays[longest] = other.result()  # waited for even when a read here failed: the file is in use
-        return {p: arrays[p] for p in planes}
+        return longest if costs[longest].ours >= SECOND_THREAD_MIN_US_PER_TILE * costs[longest].tiles else None
 
     def _read_section(self, plane: str, rows: slice, cols: slice) -> np.ndarray:
         """LOCAL array section ``[rows, cols]`` of ``plane``, wholly inside the image (only the tiles it
         needs are decompressed, by the cheaper reader)."""
         if plane not in self._hdus:
             raise NotFoundError(f"{self.path} has no {plane} plane", f"planes present: {', '.join(self.planes)}")
+        if self._fits is None:
+            raise DataError(f"{self.path} is closed", "open it again to read from it")
         try:
             if plane in self._raw:
                 return self._mapped_plane(plane)[rows, cols].astype(self._raw[plane][1].newbyteorder("="))
@@ -317,7 +332,12 @@ class CoaddFile:
                             "the file may be truncated or corrupt") from None
 
     def _mapped_plane(self, plane: str) -> np.ndarray:
-        """An uncompressed plane as a read-only big-endian array over the memory-mapped file."""
+        """An uncompressed plane as a read-only big-endian array over the memory-mapped file.
+
+        The file's size was checked when it was opened; one truncated in place while it is open
+        (not replaced: a new file under its name leaves this one intact) would end the process
+        with SIGBUS on a read past its new end, as astropy's memory maps would.
+        """
         if plane not in self._mapped:
             if self._map is None:
                 import mmap
@@ -329,7 +349,7 @@ class CoaddFile:
 
     def _descriptor(self) -> int:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            raise DataError(f"{self.path} is closed", "open it again to read from it")
         return self._fd
 
     def _tiled_plane(self, plane: str):

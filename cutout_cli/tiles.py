@@ -79,14 +79,14 @@ def open_tiled_plane(fd: int, header: dict, data_start: int) -> TiledPlane | Non
     table starts at byte ``data_start`` of the file open as ``fd``; None when cfitsio should read it."""
     try:
         layout = _Layout(header)
-    except _Unsupported:
+    except (_Unsupported, KeyError, TypeError, ValueError):  # odd or broken keywords: cfitsio decides
         return None
     table = os.pread(fd, layout.row_bytes * layout.n_tiles, data_start)
     if len(table) < layout.row_bytes * layout.n_tiles:
         return None  # truncated: let cfitsio report it
     rows = np.frombuffer(table, dtype=layout.row_dtype)
     descriptors = rows["COMPRESSED_DATA"].astype(np.int64)
-    if not np.all(descriptors[:, 0] > 0):
+    if not np.all(descriptors[:, 0] > 0) or np.any(descriptors[:, 1] < 0):
         return None  # some tiles are stored another way (GZIP_COMPRESSED_DATA, UNCOMPRESSED_DATA)
     return TiledPlane(fd, layout, descriptors, data_start + layout.heap_offset, rows)
 
@@ -119,6 +119,7 @@ class _Layout:
         for i in range(1, int(h["TFIELDS"]) + 1):
             columns[str(h[f"TTYPE{i}"]).strip().upper()] = str(h[f"TFORM{i}"]).strip().upper()
         need(int(h["NAXIS2"]) == self.n_tiles and "COMPRESSED_DATA" in columns)
+        need(columns["COMPRESSED_DATA"].lstrip("1")[:2] in ("PB", "QB"))  # a descriptor of bytes
         self.quantized = "ZSCALE" in columns and "ZZERO" in columns
         if self.quantized:
             need(bitpix in (-32, -64) and "ZQUANTIZ" in h)
@@ -175,7 +176,8 @@ class TiledPlane:
         self._blanks = rows["ZBLANK"].astype(np.int64) if "ZBLANK" in names else None
         self._decoder = TileDecoder(layout.compression, layout.stored, layout.tile_w * layout.tile_h,
                                     layout.blocksize)
-        self._input = np.empty(int(descriptors[:, 0].max()), np.uint8)  # the compressed bytes of one tile
+        self._file_size = os.fstat(fd).st_size
+        self._input = np.empty(0, np.uint8)  # the compressed bytes of one tile (grown as needed)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cached_bytes = 0
         self._rows_wanted = np.zeros(layout.n_tiles, np.int32)  # per tile: rows announced by expect()
@@ -203,10 +205,8 @@ class TiledPlane:
 
     def clear_cache(self) -> None:
         """Forget every decoded tile (their memory is kept for the next ones)."""
-        for tile in self._cache.values():
-            self._decoder.recycle(tile)
-        self._cache.clear()
-        self._cached_bytes = 0
+        while self._cache:
+            self._drop(next(iter(self._cache)))
 
     def cost(self, rows: slice, cols: slice) -> ReadCost:
         """Estimated cost of reading ``[rows, cols]`` here (decoding what is not cached, as far as
@@ -263,8 +263,7 @@ class TiledPlane:
             if cached.shape[-2] >= rows_needed:
                 self._cache.move_to_end(index)
                 return cached
-            self._cached_bytes -= self._cache.pop(index).nbytes
-            self._decoder.recycle(cached)
+            self._drop(index)
             rows_needed = shape[0]
         try:
             tile = self._decoder.decode(self._fetch(index), shape, rows_needed)
@@ -274,14 +273,21 @@ class TiledPlane:
         self._cache[index] = tile
         self._cached_bytes += tile.nbytes
         while self._cached_bytes > TILE_CACHE_BYTES and len(self._cache) > 1:
-            dropped = self._cache.popitem(last=False)[1]
-            self._cached_bytes -= dropped.nbytes
-            self._decoder.recycle(dropped)
+            self._drop(next(iter(self._cache)))  # the least recently used
         return tile
+
+    def _drop(self, index: int) -> None:
+        tile = self._cache.pop(index)
+        self._cached_bytes -= tile.nbytes
+        self._decoder.recycle(tile)
 
     def _fetch(self, index: int) -> np.ndarray:
         """The compressed bytes of a tile (a view of a buffer reused by the next fetch)."""
         count, offset = (int(v) for v in self._descriptors[index])
+        if self._heap + offset + count > self._file_size:
+            raise TileError(f"tile {index} lies beyond the end of the file")
+        if len(self._input) < count:
+            self._input = np.empty(max(count, 2 * len(self._input)), np.uint8)
         data = self._input[:count]
         if os.preadv(self._fd, [data], self._heap + offset) != count:
             raise TileError(f"tile {index} lies beyond the end of the file")

@@ -72,6 +72,12 @@ def test_vectorised_plan_equals_scalar_find_home(tmp_path):
     assert set(plan.status) == {3}  # no_data: the repository holds no files
 
 
+def test_tasks_are_never_larger_than_the_chunk(busy_repo):
+    repo, targets = busy_repo
+    plan = plan_batch(Repository(repo.root), read_targets(str(targets), parse_size("9"), "r"))
+    assert max(len(task.rows) for task in plan.tasks(lambda row: f"s{row}", chunk=20, workers=2)) == 20
+
+
 @pytest.mark.parametrize("workers", [1, 2, 8])
 def test_tasks_cover_every_planned_row_once_and_shrink_towards_the_end(busy_repo, workers):
     repo, targets = busy_repo

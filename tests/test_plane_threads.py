@@ -85,3 +85,18 @@ def test_a_corrupt_tile_read_on_the_second_thread_is_a_data_error(tmp_path, coun
             coadd.read_planes(("IMAGE", "MASK", "VARIANCE"), Box(120, 250, 50, 50))
         assert counted.submitted == 1
         np.testing.assert_array_equal(coadd.read("VARIANCE", Box(120, 250, 50, 50)).shape, (50, 50))
+
+
+def test_a_failure_on_this_thread_is_reported_after_the_other_read_ends(tmp_path, counted):
+    path = tmp_path / "corrupt_here.fits"
+    _coadd(path, 300)
+    with CoaddFile(path) as coadd:
+        plane = coadd._tiled_plane("VARIANCE")  # read here: IMAGE goes to the second thread
+        count, offset = (int(v) for v in plane._descriptors[0])
+    with open(path, "r+b") as handle:
+        handle.seek(plane._heap + offset + 4)
+        handle.write(b"\xff" * (count - 8))
+    with CoaddFile(path) as coadd:
+        with pytest.raises(DataError, match="VARIANCE pixels.*corrupt"):
+            coadd.read_planes(("IMAGE", "MASK", "VARIANCE"), Box(120, 250, 50, 50))
+        assert counted.submitted == 1

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cutout_cli import dequantize, tile_codecs, tiles
+from cutout_cli.errors import DataError
 from cutout_cli.reader import CoaddFile
 
 HEIGHT, WIDTH = 250, 300  # 64 px tiles leave partial tiles on both edges; large tiles (over 128 x 128) too
@@ -202,6 +203,18 @@ def test_decode_into_stops_where_asked_and_reads_only_its_input(encoded):
     np.testing.assert_array_equal(unaligned.view(np.int32), truth.reshape(-1))
 
 
+def test_a_stream_that_ends_inside_a_run_of_zeros_is_an_error():
+    """A block code, one difference, then only zero bits to the end: the second difference never ends."""
+    from cutout_cli import _rice
+
+    bits = "00001" + "0" * 10 + "1" + "0" * 64  # code 1 (fs 0): a difference of 10 zeros and a one; then nothing
+    stream = np.frombuffer(bytes(4) + int(bits, 2).to_bytes(len(bits) // 8, "big"), np.uint8)
+    out = np.empty(2, np.int32)
+    assert _rice.decode_into(stream, out, 1, 32) <= len(stream) and out[0] == 5  # mapped 10: +5
+    with pytest.raises(ValueError, match="ends before"):
+        _rice.decode_into(stream, out, 2, 32)
+
+
 @pytest.mark.parametrize("name", ["rice_int32", "rice_dither2"])
 def test_decode_into_refuses_a_truncated_or_corrupt_stream(encoded, name):
     from cutout_cli import _rice
@@ -217,6 +230,8 @@ def test_decode_into_refuses_a_truncated_or_corrupt_stream(encoded, name):
         _rice.decode_into(corrupt, out, 64 * 64, 32)
     with pytest.raises(ValueError, match="smaller"):
         _rice.decode_into(stream, np.empty(10, np.int32), 64 * 64, 32)
+    with pytest.raises(ValueError, match="smaller"):  # n * 4 would overflow
+        _rice.decode_into(stream, out, 2 ** 62, 32)
     with pytest.raises(ValueError):
         _rice.decode_into(stream, out, -1, 32)
     rng = np.random.default_rng(0)
@@ -239,6 +254,27 @@ def test_cfitsio_reads_boxes_that_cover_most_of_their_tiles(encoded):
         assert plane.tiles_decoded == 0
         coadd._read_section("IMAGE", slice(10, 20), slice(10, 20))
         assert plane.tiles_decoded == 1
+
+
+def test_a_tile_past_the_end_of_the_file_is_a_tile_error(encoded, tmp_path):
+    path = tmp_path / "short.fits"
+    whole = encoded["rice_dither2", "square"].read_bytes()
+    path.write_bytes(whole[:len(whole) - 2880])
+    with CoaddFile(path) as coadd:
+        plane = coadd._tiled_plane("IMAGE")
+        plane.read(slice(0, 10), slice(0, 10))  # the first tile is there
+        with pytest.raises(tiles.TileError, match="beyond the end"):
+            plane.read(slice(HEIGHT - 10, HEIGHT), slice(WIDTH - 10, WIDTH))
+        with pytest.raises(DataError, match="truncated or corrupt"):
+            coadd._read_section("IMAGE", slice(HEIGHT - 10, HEIGHT), slice(WIDTH - 10, WIDTH))
+
+
+def test_a_closed_file_says_so(encoded):
+    coadd = CoaddFile(encoded["rice_dither2", "square"])
+    coadd._read_section("IMAGE", slice(0, 10), slice(0, 10))
+    coadd.close()
+    with pytest.raises(DataError, match="closed"):
+        coadd._read_section("IMAGE", slice(0, 10), slice(0, 10))
 
 
 def test_a_corrupt_tile_is_a_tile_error(encoded, tmp_path):

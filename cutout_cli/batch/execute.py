@@ -82,7 +82,7 @@ def prepare_worker() -> None:
     from ..writers.fits import write_exposure  # noqa: F401
     from .remote_read import task_handle  # noqa: F401
 
-    can_decode("RICE_1")  # imports astropy's compression module
+    can_decode("RICE_1")  # loads the RICE_1 decoder (cutout's own, else astropy's compression module)
 
 
 def run_task(task, outputs: Outputs) -> TaskResult:

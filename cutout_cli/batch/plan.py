@@ -103,7 +103,7 @@ class Plan:
         for group in self.groups:
             start = 0
             while start < len(group.rows):
-                size = chunk if workers <= 1 else max(MIN_CHUNK, min(chunk, -(-left // (2 * workers))))
+                size = chunk if workers <= 1 else min(chunk, max(MIN_CHUNK, -(-left // (2 * workers))))
                 rows = group.rows[start:start + size]
                 start += len(rows)
                 left -= len(rows)

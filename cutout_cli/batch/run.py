@@ -63,6 +63,8 @@ def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes
         Defaults for rows without ``size``/``band`` values (``size`` a ``Size`` or text).
     jobs, scheduler, scheduler_file
         Local worker processes, or a Dask scheduler address / scheduler file.
+        The workers start before the targets are read (so none holds the plan);
+        a plan of one task then runs here, and they stay idle.
     single_file : path-like, optional
         Write all cutouts into this one FITS file instead of one file per target.
     rgb : bool

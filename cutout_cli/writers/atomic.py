@@ -5,7 +5,10 @@ Files whose bytes are at hand (cutouts, PNGs) are written with
 and linked under its name once complete, so a killed process leaves nothing
 behind and two writers never replace each other's file.  Writers that need a
 path (cfitsio) use :func:`atomic_path`: a hidden temporary name, then a rename.
-Either way an existing file is only replaced when the caller says so.
+Either way an existing file is only replaced when the caller says so.  Files
+are not fsync'd (batches write thousands): after a crash of the machine, as
+opposed to the process, a name may show what the file system had not yet
+written.
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ class CoaddFile:
         if dtype is None or scaled or info.get("img_equiv_type") != info.get("img_type") or len(dims) != 2:
             return
         end = info["data_start"] + dtype.itemsize * int(dims[0]) * int(dims[1])
-        if os.path.getsize(self.path) >= end:  # a truncated file is left to cfitsio, which reports it
+        if os.fstat(self._fd).st_size >= end:  # a truncated file is left to cfitsio, which reports it
             self._raw[plane] = (info["data_start"], dtype)
 
     @staticmethod
@@ -193,7 +193,7 @@ class CoaddFile:
                 tiled.expect(sections)
 
     def clear_cache(self) -> None:
-        """Forget the decoded tiles kept for later boxes (their memory is freed; reads decode again)."""
+        """Forget the decoded tiles kept for later boxes (reads decode again; their memory is reused)."""
         for tiled in self._tiled.values():
             if tiled is not None:
                 tiled.clear_cache()

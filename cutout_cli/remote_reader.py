@@ -356,6 +356,7 @@ class RemoteCoaddFile(CoaddFile):
         self._hdul = None
         self.reader = RangeReader(url, self._options)
         self._hdus: dict[str, int] = {}
+        self._tiled, self._raw = {}, {}  # no tile decoder, no memory map: astropy reads remote planes
         self._headers: dict[int, Header] = {}
         self._layouts: dict = {}
         self._next_hdu = 1  # the next HDU index the plane search looks at

@@ -42,7 +42,9 @@ class _PlaneHeaderTemplate:
     copy and six values (batches make thousands from one file).  Source headers are read-only once
     their file is open (CoaddFile.plane_headers); one changed in place would keep its old template."""
 
-    _cache: dict = {}  # (id of the source header, plane, xy0) -> template; a few per open file
+    # (id of the source header, plane, xy0) -> template; a few per open file.  A template holds its source,
+    # so an id in the cache cannot be reused by another header while its entry is there.
+    _cache: dict = {}
 
     def __init__(self, source: Header, plane: str, xy0: tuple[int, int]):
         self.source, self.xy0 = source, xy0
@@ -65,7 +67,7 @@ class _PlaneHeaderTemplate:
     def of(cls, source: Header, plane: str, xy0: tuple[int, int]) -> _PlaneHeaderTemplate:
         key = (id(source), plane, xy0)
         found = cls._cache.get(key)
-        if found is None or found.source is not source:
+        if found is None:
             if len(cls._cache) > 64:
                 cls._cache.clear()
             found = cls._cache[key] = cls(source, plane, xy0)

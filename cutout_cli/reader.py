@@ -318,8 +318,7 @@ class CoaddFile:
         needs are decompressed, by the cheaper reader)."""
         if plane not in self._hdus:
             raise NotFoundError(f"{self.path} has no {plane} plane", f"planes present: {', '.join(self.planes)}")
-        if self._fits is None:
-            raise DataError(f"{self.path} is closed", "open it again to read from it")
+        self._descriptor()  # a clear error once the file is closed
         try:
             if plane in self._raw:
                 return self._mapped_plane(plane)[rows, cols].astype(self._raw[plane][1].newbyteorder("="))
@@ -348,6 +347,7 @@ class CoaddFile:
         return self._mapped[plane]
 
     def _descriptor(self) -> int:
+        """The file's own descriptor (closed, with fitsio's handle, by :meth:`close`)."""
         if self._fd is None:
             raise DataError(f"{self.path} is closed", "open it again to read from it")
         return self._fd

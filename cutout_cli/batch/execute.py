@@ -98,12 +98,12 @@ def run_task(task, outputs: Outputs) -> TaskResult:
         provenance = {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
                       "skymap": outputs.skymap}
         handle = task_handle(task, provenance, outputs)
-        handle.expect([Box(*(int(v) for v in box)) for box in task.boxes], outputs.planes)
+        boxes = [Box(*(int(v) for v in box)) for box in task.boxes]
+        handle.expect(boxes, outputs.planes)
 
         def cut(i):
-            bx, by, width, height = (int(v) for v in task.boxes[i])
-            return handle.get(Box(bx, by, width, height), planes=outputs.planes, mode=outputs.mode,
-                              provenance=_request(task, i), max_pixels=outputs.max_pixels)
+            return handle.get(boxes[i], planes=outputs.planes, mode=outputs.mode, provenance=_request(task, i),
+                              max_pixels=outputs.max_pixels)
     try:
         with one_thread():  # a task runs on one core: workers (processes, Dask) use the others
             _cut_all(task, cut, handle, outputs, result)

@@ -189,8 +189,8 @@ def _group_by_file(plan: Plan, repo, dataset_type) -> None:
     file_key = plan.tract[rows].astype(np.int64)
     file_key = (file_key * (int(plan.patch.max()) + 1) + plan.patch[rows]) * (len(plan.table.bands) + 1) \
         + plan.table.band_code[rows]
-    rows = rows[np.lexsort((plan.boxes[rows, 0], plan.boxes[rows, 1], file_key))]
-    file_key = file_key[np.argsort(file_key, kind="stable")]
+    order = np.lexsort((plan.boxes[rows, 0], plan.boxes[rows, 1], file_key))
+    rows, file_key = rows[order], file_key[order]
     starts = np.flatnonzero(np.diff(file_key)) + 1
     del file_key
     assemble = []

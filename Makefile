@@ -1,5 +1,11 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
-PYTHON ?= python3
+# the first Python >= 3.12 found (Rubin's packages, used by the tests as the truth, need it), else python3
+PYTHON ?= $(shell for py in python3.13 python3.12 python3; do \
+	  PYENV_VERSION=$${PYENV_VERSION:-3.12.1} $$py -c 'import sys; assert sys.version_info >= (3, 12); print(sys.executable)' 2>/dev/null && break; \
+	done || true)
+ifeq ($(strip $(PYTHON)),)
+PYTHON := python3
+endif
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CUTOUT := $(VENV)/bin/cutout
@@ -8,7 +14,7 @@ DEMO   ?= demo_output
 
 .PHONY: install sample demo tutorial test clean
 
-$(STAMP): pyproject.toml setup.py cutout_cli/_rice.c
+$(STAMP): pyproject.toml setup.py cutout_cli/fits/tiles/_rice.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# fitsio compiles its bundled cfitsio with no -O flag (wheel and default source build alike);
@@ -20,7 +26,7 @@ $(STAMP): pyproject.toml setup.py cutout_cli/_rice.c
 install: $(STAMP)
 
 sample: $(STAMP)  ## generate the synthetic sample coadds (skips files already there)
-	$(PY) -m cutout_cli.sample
+	$(PY) -m cutout_cli._sample
 
 demo: sample  ## batch of the 27 demo targets (z, 50 px) + one 60 arcsec r-band subset
 	rm -rf $(DEMO)

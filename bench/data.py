@@ -31,7 +31,7 @@ def _make_root(root: Path) -> Path:
 
 
 def _coadd_path(root: Path, patch: int, band: str) -> Path:
-    from cutout_cli.repo import Repository
+    from cutout_cli.repository import Repository
 
     return Path(Repository(root).ref(None, config.TRACT, patch, band).path)
 
@@ -42,7 +42,7 @@ def variant_root(name: str) -> Path:
 
 def prepare_variants(log=print) -> dict[str, Path]:
     """One full-size coadd (tract 5063, patch 33, band r) per storage variant; ``{name: file}``."""
-    from cutout_cli.sample import generate_repository
+    from cutout_cli._sample.generate import generate_repository
 
     files = {}
     for variant in config.VARIANTS:
@@ -62,7 +62,7 @@ def batch_root() -> Path:
 
 def prepare_batch_repo(log=print) -> Path:
     """The 8 default patches in the batch band, default compression (RICE_1, 128 px tiles)."""
-    from cutout_cli.sample import DEFAULT_PATCHES, generate_repository
+    from cutout_cli._sample.generate import DEFAULT_PATCHES, generate_repository
 
     root = _make_root(batch_root())
     start = time.perf_counter()
@@ -88,9 +88,9 @@ def make_targets(count: int, size: int = config.BATCH_SIZE, seed: int = config.S
     WCS and written with 9 decimals; the plan is recomputed from the written
     text exactly as ``cutout batch`` does (WCS -> pixel, findPatch, centred box).
     """
-    from cutout_cli.geometry import centered_begin, round_half_up
-    from cutout_cli.repo import Repository
-    from cutout_cli.sample import DEFAULT_PATCHES
+    from cutout_cli.sky.box import centered_begin, round_half_up
+    from cutout_cli.repository import Repository
+    from cutout_cli._sample.generate import DEFAULT_PATCHES
 
     root = batch_root()
     out_csv = config.DATA / f"targets_{count}.csv"

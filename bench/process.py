@@ -34,7 +34,7 @@ BOX_LOCAL = (1537, 1411, 300, 300)  # x0, y0, w, h in LOCAL pixels: a box crossi
 
 def commands() -> dict[str, list[str]]:
     """``{name: argv}`` of every command timed."""
-    from cutout_cli.repo import Repository
+    from cutout_cli.repository import Repository
 
     root = variant_root(config.WHOLE_PROCESS_VARIANT)
     ref = Repository(root).ref(None, config.TRACT, config.PATCH, config.BAND)

@@ -33,9 +33,9 @@ def _dump(profile: cProfile.Profile, name: str, top: int = 30) -> str:
 
 
 def profile_reads(count: int = 300) -> list[str]:
-    from cutout_cli.cutout import extract
-    from cutout_cli.geometry import Box
-    from cutout_cli.reader import CoaddFile
+    from cutout_cli.cutouts.extract import extract
+    from cutout_cli.sky.box import Box
+    from cutout_cli.fits.coadd import CoaddFile
 
     path = prepare_variants(lambda *a: None)["rice_128"]
     positions = box_positions(count, 50, (3400, 3400), seed=7)

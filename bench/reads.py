@@ -6,7 +6,7 @@ For each storage variant and box size the same list of box positions
 * ``fitsio``: the floor, ``fitsio.FITS(path)[ext][y0:y1, x0:x1]`` for the 3
   planes, the file opened once;
 * ``cutout``: the library read path, :class:`CoaddFile` opened once, then
-  ``extract(coadd, box, planes)`` per box (pixels and headers, no writing),
+  ``extract(coadd, box, ReadOptions(planes))`` per box (pixels and headers, no writing),
   its cache of decoded tiles emptied before each box;
 * ``cutout+open``: the same with ``CoaddFile(path)`` opened and closed per box;
 * ``astropy .section``: ``fits.open(path)`` once (lazy HDUs), then
@@ -66,30 +66,35 @@ def _fitsio(path, size):
 
 
 def _cutout(path, size):
-    from cutout_cli.cutout import extract
-    from cutout_cli.geometry import Box
-    from cutout_cli.reader import CoaddFile
+    from cutout_cli.cutouts.extract import extract
+    from cutout_cli.cutouts.options import ReadOptions
+    from cutout_cli.sky.box import Box
+    from cutout_cli.fits.coadd import CoaddFile
 
     coadd = CoaddFile(path)
     ox, oy = coadd.xy0
+    options = ReadOptions(config.PLANES)
 
     def read(pos):
         coadd.clear_cache()  # no box is served from tiles decoded for an earlier one
-        cut = extract(coadd, Box(pos[0] + ox, pos[1] + oy, size, size), config.PLANES)
+        cut = extract(coadd, Box(pos[0] + ox, pos[1] + oy, size, size), options)
         return [cut.planes[p] for p in config.PLANES]
 
     return read, coadd.close
 
 
 def _cutout_open(path, size):
-    from cutout_cli.cutout import extract
-    from cutout_cli.geometry import Box
-    from cutout_cli.reader import CoaddFile
+    from cutout_cli.cutouts.extract import extract
+    from cutout_cli.cutouts.options import ReadOptions
+    from cutout_cli.sky.box import Box
+    from cutout_cli.fits.coadd import CoaddFile
+
+    options = ReadOptions(config.PLANES)
 
     def read(pos):
         with CoaddFile(path) as coadd:
             ox, oy = coadd.xy0
-            cut = extract(coadd, Box(pos[0] + ox, pos[1] + oy, size, size), config.PLANES)
+            cut = extract(coadd, Box(pos[0] + ox, pos[1] + oy, size, size), options)
         return [cut.planes[p] for p in config.PLANES]
 
     return read, lambda: None

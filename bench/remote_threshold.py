@@ -37,7 +37,7 @@ def sample_root(work: Path) -> Path:
     """A repository holding patch 33 band r: the bundled sample if generated, else made in ``work``."""
     if (ROOT / "sample_repo" / REL).exists():
         return ROOT / "sample_repo"
-    from cutout_cli.sample import generate_repository
+    from cutout_cli._sample.generate import generate_repository
 
     root = work / "sample"
     shutil.copytree(ROOT / "sample_repo", root, ignore=shutil.ignore_patterns("deep_coadd"))
@@ -46,7 +46,7 @@ def sample_root(work: Path) -> Path:
 
 
 def boxes(k: int, seed: int):
-    from cutout_cli.geometry import Box
+    from cutout_cli.sky.box import Box
 
     rng = np.random.default_rng(seed)
     corners = rng.integers(8800, 8800 + 3400 - 50, size=(k, 2))
@@ -54,11 +54,11 @@ def boxes(k: int, seed: int):
 
 
 def ranged(url, targets, options) -> float:
-    from cutout_cli.cutout import extract
-    from cutout_cli.remote_reader import RemoteCoaddFile
+    from cutout_cli.cutouts.extract import extract
+    from cutout_cli.fits.coadd import CoaddFile
 
     start = time.perf_counter()
-    with RemoteCoaddFile(url, options) as coadd:
+    with CoaddFile(url, remote=options) as coadd:
         for box in targets:
             extract(coadd, box)
     return time.perf_counter() - start
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     from tests.remote_servers import Nginx
 
-    from cutout_cli.remote import RemoteOptions
+    from cutout_cli.storage.remote import RemoteOptions
 
     options = RemoteOptions.from_env()
     with tempfile.TemporaryDirectory(prefix="cutout-threshold-") as tmp:

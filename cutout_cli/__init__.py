@@ -9,16 +9,18 @@ Importing the package is cheap: the public names below are loaded on first use.
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Repository": ("cutout_cli.repo", "Repository"),
-    "open_repository": ("cutout_cli.repo", "open_repository"),
-    "ImageCollection": ("cutout_cli.collection", "ImageCollection"),
-    "build_index": ("cutout_cli.collection", "build_index"),
-    "DatasetRef": ("cutout_cli.repo", "DatasetRef"),
-    "Box": ("cutout_cli.geometry", "Box"),
-    "CoaddFile": ("cutout_cli.reader", "CoaddFile"),
-    "Cutout": ("cutout_cli.cutout", "Cutout"),
-    "extract": ("cutout_cli.cutout", "extract"),
-    "load_skymap": ("cutout_cli.skymap", "load_skymap"),
+    "Repository": ("cutout_cli.repository", "Repository"),
+    "open_repository": ("cutout_cli.repository", "open_repository"),
+    "ImageCollection": ("cutout_cli.repository.collection", "ImageCollection"),
+    "build_index": ("cutout_cli.repository.collection", "build_index"),
+    "DatasetRef": ("cutout_cli.repository", "DatasetRef"),
+    "Box": ("cutout_cli.sky.box", "Box"),
+    "CoaddFile": ("cutout_cli.fits.coadd", "CoaddFile"),
+    "Cutout": ("cutout_cli.cutouts.cutout", "Cutout"),
+    "ReadOptions": ("cutout_cli.cutouts.options", "ReadOptions"),
+    "extract": ("cutout_cli.cutouts.extract", "extract"),
+    "open_image": ("cutout_cli.cutouts.handle", "open_image"),
+    "load_skymap": ("cutout_cli.repository.skymaps", "load_skymap"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -6,24 +6,24 @@ Each panel is north up, east left, asinh stretch with its own zscale limits.
 
 from __future__ import annotations
 
+from .writers.grid import render_grid, write_grid as write_panels
+
+__all__ = ["grid", "write_grid"]
+
 
 def _panels(cutouts, labels):
     if labels is None:
         labels = [str(c.provenance.get("id", i)) if c is not None else str(i) for i, c in enumerate(cutouts)]
-    return [(label, None if c is None else c._display_plane()) for label, c in zip(labels, cutouts)]
+    return [(label, None if c is None else c.display_plane()) for label, c in zip(labels, cutouts)]
 
 
-def grid(cutouts, labels=None, columns=None, panel_size: int = 160, title: str | None = None,
+def grid(cutouts, labels=None, *, columns=None, panel_size: int = 160, title: str | None = None,
          stretch: str = "asinh"):
     """A PIL image of the cutouts in a labelled grid (``None`` entries show 'no data')."""
-    from .writers.grid import render_grid
-
     return render_grid(_panels(list(cutouts), labels), columns=columns, panel_size=panel_size, title=title,
                        stretch=stretch)
 
 
-def write_grid(path, cutouts, labels=None, overwrite: bool = False, **options):
+def write_grid(path, cutouts, labels=None, *, overwrite: bool = False, **options):
     """Write :func:`grid` to a PNG file, atomically (as ``cutout batch --grid``)."""
-    from .writers.grid import write_grid as write
-
-    return write(path, _panels(list(cutouts), labels), overwrite=overwrite, **options)
+    return write_panels(path, _panels(list(cutouts), labels), overwrite=overwrite, **options)

@@ -26,6 +26,9 @@ code  meaning
 
 from __future__ import annotations
 
+__all__ = ["CutoutError", "InputError", "NotFoundError", "OutputError", "DataError", "RemoteError",
+           "AccessDeniedError", "UnavailableError", "first_line", "python_spelling"]
+
 EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
@@ -37,18 +40,37 @@ EXIT_UNAVAILABLE = 7
 EXIT_INTERNAL = 70
 
 
+def python_spelling(parameter: str, value=None) -> str:
+    """How a notebook user gives a parameter: ``overwrite=True``, ``mode='partial'``, ``max_pixels``."""
+    return parameter if value is None else f"{parameter}={value!r}"
+
+
 class CutoutError(Exception):
-    """Base class of user-facing errors; ``str(err)`` is the one-line message."""
+    """Base class of user-facing errors; ``str(err)`` is the one-line message.
+
+    A hint that names a parameter of the library holds ``{}`` placeholders and
+    ``options`` lists the ``(parameter, value)`` pairs that fill them: ``str(err)``
+    spells them as a Python caller writes them (``overwrite=True``), and the
+    command line as its flags (``--overwrite``; see :meth:`describe`).
+    """
 
     exit_code = EXIT_DATA
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, *, options=()):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.options = tuple(options)
+
+    def describe(self, spell=python_spelling) -> str:
+        """The one-line message, with each option of the hint spelled by ``spell(parameter, value)``."""
+        hint = self.hint
+        if hint and self.options:
+            hint = hint.format(*(spell(name, value) for name, value in self.options))
+        return f"{self.message} ({hint})" if hint else self.message
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return self.describe()
 
 
 class InputError(CutoutError, ValueError):
@@ -89,3 +111,9 @@ class UnavailableError(RemoteError):
     """Remote storage cannot be reached: unreachable endpoint, timeout, server errors (after retries)."""
 
     exit_code = EXIT_UNAVAILABLE
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's text, or its type name when it has none."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

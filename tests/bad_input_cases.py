@@ -99,7 +99,7 @@ class Env:
         return root
 
     def patch_file(self) -> Path:
-        return self.repo.expected_path(None, self.repo.home(RA11, DEC11), "r")
+        return Path(self.repo.expected_path(None, self.repo.home(RA11, DEC11), "r"))
 
 
 def rows(*lines, header="id,ra,dec") -> str:
@@ -319,7 +319,7 @@ def _(env):
 
 def _repo_with_file(env, content: bytes):
     root = env.broken_repo({"skymap": env.repo.config["skymap"] if isinstance(env.repo.config["skymap"], dict)
-                            else json.loads((env.repo.root / env.repo.config["skymap"]).read_text()),
+                            else json.loads((Path(env.repo.root) / env.repo.config["skymap"]).read_text()),
                             "datasets": {"deep_coadd": TEMPLATE}})
     patch = env.repo.home(RA11, DEC11)
     path = root / TEMPLATE.format(tract=patch.tract, patch=patch.index, band="r")

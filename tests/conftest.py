@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 ROOT = Path(__file__).resolve().parents[1]
+TARGETS_CSV = ROOT / "sample_repo" / "targets.csv"  # the 27 ECDFS AGN of the demo (docs/conventions.md, section 5)
 SMALL_SKYMAP = {
     "type": "rings", "name": "small_cells", "num_rings": 120, "ra_start": 0.0, "pixel_scale": 0.2,
     "tract_overlap": 1.0 / 60.0, "projection": "TAN", "tract_builder": "cells",
@@ -28,7 +28,7 @@ TEMPLATE = "deep_coadd/{tract}/{patch}/{band}/deep_coadd_{tract}_{patch}_{band}_
 
 def write_random_coadd(path, tract, patch, seed=0, compression="rice", tile=64):
     """A coadd of random pixels (distinct per plane) covering the patch outer box."""
-    from cutout_cli.sample import plane_headers
+    from cutout_cli._sample.headers import plane_headers
     from cutout_cli.writers.fits import compression_kwargs, write_exposure
 
     rng = np.random.default_rng(seed)
@@ -48,7 +48,7 @@ def write_random_coadd(path, tract, patch, seed=0, compression="rice", tile=64):
 
 def make_small_repo(root: Path, positions, bands=("r",), compression="rice", tile=64):
     """A repository with the small skymap and a random coadd for each position's home patch."""
-    from cutout_cli.repo import Repository
+    from cutout_cli.repository import Repository
 
     (root / "skymaps").mkdir(parents=True, exist_ok=True)
     (root / "skymaps" / "small.json").write_text(json.dumps(SMALL_SKYMAP))
@@ -58,7 +58,7 @@ def make_small_repo(root: Path, positions, bands=("r",), compression="rice", til
     for ra, dec in positions:
         tract, patch = repo.skymap.find_home(ra, dec)
         for band in bands:
-            path = repo.expected_path(None, patch, band)
+            path = Path(repo.expected_path(None, patch, band))
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 seed += 1
@@ -93,14 +93,14 @@ def sample_patch33(tmp_path_factory):
     import csv
     import shutil
 
-    from cutout_cli.repo import Repository
-    from cutout_cli.sample import generate_repository
+    from cutout_cli.repository import Repository
+    from cutout_cli._sample.generate import generate_repository
 
     root = tmp_path_factory.mktemp("sample_patch33")
     shutil.copy(ROOT / "sample_repo" / "repo.json", root / "repo.json")
     shutil.copytree(ROOT / "sample_repo" / "skymaps", root / "skymaps")
     repo = Repository(root)
-    with open(SHARED / "targets" / "ecdfs_agn.csv", newline="") as handle:
+    with open(TARGETS_CSV, newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if repo.home(float(r["ra"]), float(r["dec"])).index == 33]
     with open(root / "targets.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["id", "ra", "dec"])

@@ -14,9 +14,9 @@ from astropy.wcs import WCS
 from PIL import Image
 
 from cutout_cli import Box
-from cutout_cli.handle import open_image
+from cutout_cli.cutouts.handle import open_image
 
-from .conftest import SHARED, TARGET_11, make_small_repo, run_cli
+from .conftest import TARGETS_CSV, TARGET_11, make_small_repo, run_cli
 
 
 def cli_json(repo, *args):
@@ -92,7 +92,7 @@ def test_local_and_parent_get_agree(sample_patch33):
 
 def test_target_loop_one_deferred_handle_per_coadd(tmp_path):
     """The tutorial's loop: findTract/findPatch per target, one deferred handle (one open) per coadd."""
-    with open(SHARED / "targets" / "ecdfs_agn.csv", newline="") as handle:
+    with open(TARGETS_CSV, newline="") as handle:
         targets = list(csv.DictReader(handle))
     positions = [(float(t["ra"]), float(t["dec"])) for t in targets]
     repo = make_small_repo(tmp_path / "repo", positions, bands=("z",))
@@ -108,9 +108,9 @@ def test_target_loop_one_deferred_handle_per_coadd(tmp_path):
     for h in handles.values():
         h.close()
     out = tmp_path / "batch"
-    rows = repo.batch(SHARED / "targets" / "ecdfs_agn.csv", out, size=21, band="z")
+    rows = repo.batch(TARGETS_CSV, out, size=21, band="z")
     assert [r["status"] for r in rows] == ["ok"] * 27
-    cli = run_cli("--repo", repo.root, "batch", SHARED / "targets" / "ecdfs_agn.csv", "--size", "21", "--band", "z",
+    cli = run_cli("--repo", repo.root, "batch", TARGETS_CSV, "--size", "21", "--band", "z",
                   "--out", tmp_path / "cli")
     assert cli.returncode == 0, cli.stderr
     for tid, cutout in cutouts.items():

@@ -27,7 +27,7 @@ def test_new_file_has_the_bytes_and_nothing_else_is_left(tmp_path):
 def test_existing_file_is_refused_then_replaced_with_overwrite(tmp_path):
     path = tmp_path / "a.fits"
     path.write_bytes(b"first")
-    with pytest.raises(OutputError, match="exists.*--overwrite"):
+    with pytest.raises(OutputError, match="exists.*overwrite=True"):
         write_atomically(path, [b"second"])
     assert path.read_bytes() == b"first"
     write_atomically(path, [b"second"], overwrite=True)

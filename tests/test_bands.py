@@ -7,7 +7,7 @@ import numpy as np
 from astropy.io import fits
 from PIL import Image
 
-from cutout_cli.commands.subset import per_band
+from cutout_cli.writers.paths import per_band
 from cutout_cli.writers.rgb import rgb_array
 
 from .conftest import TARGET_8, TARGET_11, run_cli

@@ -16,9 +16,9 @@ from astropy.io import fits
 
 from cutout_cli.batch.plan import plan_batch
 from cutout_cli.batch.targets import read_targets
-from cutout_cli.coords import parse_size
-from cutout_cli.geometry import Box
-from cutout_cli.repo import Repository
+from cutout_cli.sky.parse import parse_size
+from cutout_cli.sky.box import Box
+from cutout_cli.repository import Repository
 
 from .conftest import TARGET_11, make_small_repo, run_cli
 
@@ -304,13 +304,13 @@ def test_unreachable_scheduler_is_a_clean_error(busy_repo, tmp_path):
 
 def test_a_coadd_that_cannot_be_opened_is_tried_once_per_task(tmp_path, monkeypatch):
     """Every row of the task gets the error, from a single attempt to open the file."""
-    import cutout_cli.handle as handle_module
+    import cutout_cli.cutouts.handle as handle_module
     from cutout_cli.batch.execute import Outputs, run_task
     from cutout_cli.batch.targets import StemNamer
-    from cutout_cli.coords import parse_size
+    from cutout_cli.sky.parse import parse_size
 
     repo = make_small_repo(tmp_path / "repo", [TARGET_11], bands=("r",))
-    repo.expected_path(None, repo.home(*TARGET_11), "r").write_bytes(b"not a FITS file" * 400)
+    Path(repo.expected_path(None, repo.home(*TARGET_11), "r")).write_bytes(b"not a FITS file" * 400)
     rows = random_targets(repo, 5, patches=1)
     plan = plan_batch(repo, read_targets(rows, size=parse_size("9"), band="r"))
     (task,) = list(plan.tasks(StemNamer(plan.table)))
@@ -321,3 +321,19 @@ def test_a_coadd_that_cannot_be_opened_is_tried_once_per_task(tmp_path, monkeypa
     assert len(opens) == 1
     assert list(result.status) == [4] * 5  # error
     assert len({result.messages[int(r)] for r in task.rows}) == 1 and "as FITS" in result.messages[int(task.rows[0])]
+
+
+def test_batch_options_are_checked_before_any_work(tmp_path):
+    from cutout_cli.batch.run import run_batch
+    from cutout_cli.errors import InputError
+
+    (tmp_path / "repo.json").write_text(json.dumps({"skymap": "lsst_cells_v1", "datasets": {"deep_coadd": "{tract}.fits"}}))
+    repo, rows, out = Repository(tmp_path), [{"id": "a", "ra": TARGET_11[0], "dec": TARGET_11[1]}], tmp_path / "out"
+    for options, text in (({"remote_read": "sometimes"}, "give remote_read one of auto, ranged, download"),
+                          ({"jobs": 0}, "give jobs 1 or more"), ({"planes": ("IMAGE", "PSF")}, "unknown plane(s) PSF"),
+                          ({"stretch": "cubic"}, "give stretch one of asinh"), ({"size": "9 furlongs"}, "cannot read size")):
+        with pytest.raises(InputError, match=re.escape(text)):
+            run_batch(repo, rows, out, band="r", **options)
+    with pytest.raises(TypeError, match="unexpected keyword argument.*colour"):
+        run_batch(repo, rows, out, size="9", band="r", colour=True)
+    assert not out.exists()

@@ -180,3 +180,43 @@ def test_every_help_example_works(command, sample_patch33, tmp_path):
         result = run_cli(*args, cwd=tmp_path, env={"CUTOUT_REPO": str(sample_patch33.root)})
         assert result.returncode == 0, f"{example}\n{result.stderr}"
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("verbosity", [("-v",), ("-vv",), ("--verbose",), ("-v", "-v")])
+def test_verbose_prints_the_traceback_of_an_internal_error(tmp_path, verbosity):
+    """An internal error is one line; with -v, -vv or --verbose also its traceback."""
+    # a FITS file whose XY0 keyword LTV1 is text: the reader does not expect it (an internal error)
+    header = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.1, "CRVAL2": 2.2,
+                          "CRPIX1": 20.5, "CRPIX2": 20.5, "CDELT1": -1e-4, "CDELT2": 1e-4, "LTV1": "abc", "LTV2": 0})
+    fits.PrimaryHDU(np.ones((40, 40), "f4"), header).writeto(tmp_path / "odd.fits")
+    args = ("subset", tmp_path / "odd.fits", "--ra", "150.1", "--dec", "2.2", "--size", "5", "-o", tmp_path / "c.fits")
+    plain = run_cli(*args)
+    assert plain.returncode == 70 and "Traceback" not in plain.stderr
+    assert plain.stderr.strip().splitlines() == [plain.stderr.strip()] and "cutout: internal error: " in plain.stderr
+    verbose = run_cli(*verbosity, *args)
+    assert verbose.returncode == 70
+    assert "Traceback (most recent call last)" in verbose.stderr and "cutout: internal error: " in verbose.stderr
+
+
+def test_library_errors_name_parameters_and_the_cli_spells_them_as_flags(small_repo, tmp_path):
+    from cutout_cli.cli.output import flag_spelling
+    from cutout_cli.errors import OutputError
+    from cutout_cli.writers.atomic import check_writable
+
+    assert [flag_spelling(*option) for option in (("overwrite", True), ("max_pixels", None), ("mode", "partial"),
+                                                   ("out_dir", None), ("root", None), ("band", "g,r,i"),
+                                                   ("pos", "CIRCLE 1 2 3"))] == [
+        "--overwrite", "--max-pixels", "--mode partial", "--out", "--repo", "--band g,r,i", "--pos 'CIRCLE 1 2 3'"]
+    (tmp_path / "taken.png").write_bytes(b"x")
+    with pytest.raises(OutputError) as info:
+        check_writable(tmp_path / "taken.png", overwrite=False)
+    assert str(info.value).endswith("exists (pass overwrite=True to replace it)")
+    assert info.value.describe(flag_spelling).endswith("exists (pass --overwrite to replace it)")
+    targets = tmp_path / "t.csv"  # a batch row's message in the manifest: Python spelling from the library...
+    targets.write_text(f"id,ra,dec\na,{TARGET_11[0]},{TARGET_11[1]}\n")
+    (row,) = small_repo.batch(targets, tmp_path / "lib", size=9)
+    assert row["message"] == "no band (give band or a band column)"
+    result = run_cli("--repo", small_repo.root, "batch", targets, "--size", "9", "--out", tmp_path / "cli")
+    assert result.returncode == 1  # ... and flags from the command line
+    assert list(csv.DictReader(open(tmp_path / "cli" / "manifest.csv")))[0]["message"] == \
+        "no band (give --band or a band column)"

@@ -21,7 +21,7 @@ from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 
-from cutout_cli.geometry import Box
+from cutout_cli.sky.box import Box
 
 from .conftest import SMALL_SKYMAP, TARGET_11, run_cli, write_random_coadd
 
@@ -73,7 +73,7 @@ def make_image_folder(root):
     (root / "notes.txt").write_text("not an image")
     (root / ".hidden").mkdir()
     _write_plain(root / ".hidden" / "x.fits", "a_tan.fits", 99)  # hidden folders are not walked
-    from cutout_cli.skymap import skymap_from_dict
+    from cutout_cli.sky.skymap import skymap_from_dict
 
     skymap = skymap_from_dict(SMALL_SKYMAP)
     tract, patch = skymap.find_home(*TARGET_11)
@@ -95,7 +95,7 @@ def folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ids(folder):
     """Image id of each file (as the index numbered them)."""
-    from cutout_cli.repo import open_repository
+    from cutout_cli.repository import open_repository
 
     return {r["path"]: r["tract"] for r in open_repository(folder["root"]).images()}
 
@@ -194,7 +194,7 @@ def test_index_records_images_and_reports_skipped_files(folder):
 
 
 def test_index_rows_describe_each_image(folder, ids):
-    from cutout_cli.repo import open_repository
+    from cutout_cli.repository import open_repository
 
     repo = open_repository(folder["root"])
     assert type(repo).__name__ == "ImageCollection" and len(repo) == len(PLAIN) + 1
@@ -221,7 +221,7 @@ def _sample_points(root, n=40, seed=1):
 
 
 def test_query_lists_the_images_holding_a_position_and_the_home(folder, ids):
-    from cutout_cli.repo import open_repository
+    from cutout_cli.repository import open_repository
 
     root = folder["root"]
     repo = open_repository(root)
@@ -350,8 +350,8 @@ def test_region_subset_and_several_bands(folder, ids, tmp_path):
 
 def test_sip_distortion_is_used_for_sky_to_pixel(folder, ids, tmp_path):
     """A SIP image: positions go through all_world2pix (wcs_world2pix would be pixels off)."""
-    from cutout_cli.reader import CoaddFile
-    from cutout_cli.repo import open_repository
+    from cutout_cli.fits.coadd import CoaddFile
+    from cutout_cli.repository import open_repository
 
     root = folder["root"]
     name = "d_sip.fits"
@@ -445,7 +445,7 @@ def test_batch_over_targets_across_the_images(folder, ids, tmp_path):
 
 def test_vectorised_home_equals_find_tract(folder):
     from cutout_cli.errors import NotFoundError
-    from cutout_cli.repo import open_repository
+    from cutout_cli.repository import open_repository
 
     repo = open_repository(folder["root"])
     points = _sample_points(folder["root"], 300, seed=5) + [(150.3, 2.3), (10.0, 10.0), (*TARGET_11,)]
@@ -469,7 +469,7 @@ def test_update_reads_only_new_and_changed_files(tmp_path):
         _write_plain(root / name, name, seed)
     first = json.loads(run_cli("index", root, "--format", "json").stdout)
     assert (first["images"], first["new"]) == (3, 3)
-    from cutout_cli.repo import open_repository
+    from cutout_cli.repository import open_repository
 
     before = {r["path"]: r["tract"] for r in open_repository(root).images()}
     _write_plain(root / "sub" / "e_small.fits", "sub/e_small.fits", 11)  # new
@@ -549,15 +549,15 @@ def test_repo_json_wins_over_an_index(tmp_path, small_repo):
     shutil.copytree(small_repo.root, root)
     _write_plain(root / "a_tan.fits", "a_tan.fits", 0)
     assert run_cli("index", root).returncode == 0
-    from cutout_cli.repo import Repository, open_repository
+    from cutout_cli.repository import Repository, open_repository
 
     assert type(open_repository(root)) is Repository
 
 
 def test_footprints_across_ra_zero_and_over_a_pole(tmp_path):
     """Bounding boxes wrap through RA 0 and open to every RA when an image holds a pole."""
-    from cutout_cli.collection import build_index
-    from cutout_cli.repo import open_repository
+    from cutout_cli.repository.collection import build_index
+    from cutout_cli.repository import open_repository
 
     root = tmp_path / "edges"
     root.mkdir()

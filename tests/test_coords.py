@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cutout_cli.coords import Point, parse_dec, parse_int_box, parse_pos, parse_ra, parse_size
+from cutout_cli.sky.parse import Point, parse_dec, parse_int_box, parse_pos, parse_ra, parse_size
 from cutout_cli.errors import InputError
 
 

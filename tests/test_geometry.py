@@ -1,4 +1,4 @@
-"""Integer box rules of REFERENCE.md section 1 (lsst.geom conventions)."""
+"""Integer box rules of docs/conventions.md, section 1 (lsst.geom conventions)."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cutout_cli.geometry import Box, centered_begin, round_half_up
+from cutout_cli.sky.box import Box, centered_begin, round_half_up
 
 coord = st.integers(-100_000, 100_000)
 extent = st.integers(1, 5000)

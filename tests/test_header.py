@@ -8,7 +8,7 @@ from astropy.io import fits
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cutout_cli.header import Header, format_card
+from cutout_cli.fits.header import Header, format_card
 
 names = st.sampled_from(["CRPIX1", "LTV1", "CRVAL1A", "A", "TARGETID", "BUNIT", "MP_DETECTED_NEGATIVE", "REQRA"])
 values = st.one_of(

@@ -1,5 +1,6 @@
 """Cutouts across patch and tract boundaries equal the same box of one tract-wide image."""
 
+from pathlib import Path
 import csv
 import json
 
@@ -8,10 +9,10 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from cutout_cli.geometry import Box
-from cutout_cli.mosaic import contributing_patches
-from cutout_cli.repo import Repository
-from cutout_cli.sample import plane_headers
+from cutout_cli.sky.box import Box
+from cutout_cli.cutouts.assemble import contributing_patches
+from cutout_cli.repository import Repository
+from cutout_cli._sample.headers import plane_headers
 from cutout_cli.writers.fits import compression_kwargs, write_exposure
 
 from .conftest import SMALL_SKYMAP, TARGET_11, TEMPLATE, run_cli
@@ -47,7 +48,7 @@ class TractTruth:
                 border[patch.inner.slices((outer.begin_x, outer.begin_y))] = False
                 data[border] = data[border] + (1000 if name != "MASK" else 1 << 9)
                 arrays.append((name, data, headers[name]))
-            path = self.repo.expected_path(None, patch, "r")
+            path = Path(self.repo.expected_path(None, patch, "r"))
             compress = {name: compression_kwargs("gzip", outer.shape, 64) for name in PLANES}  # lossless
             write_exposure(path, [{"name": "TRACT", "value": self.tract.id}], arrays, overwrite=True,
                            compress=compress)

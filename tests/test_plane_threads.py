@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from cutout_cli import plane_threads, reader
+from cutout_cli.fits import coadd as reader, threads as plane_threads
 from cutout_cli.errors import DataError
-from cutout_cli.geometry import Box
-from cutout_cli.plane_threads import one_thread
-from cutout_cli.reader import CoaddFile
+from cutout_cli.sky.box import Box
+from cutout_cli.fits.threads import one_thread
+from cutout_cli.fits.coadd import CoaddFile
 from cutout_cli.writers.fits import compression_kwargs, write_exposure
 
 SIDE = 600
@@ -75,10 +75,10 @@ def test_a_corrupt_tile_read_on_the_second_thread_is_a_data_error(tmp_path, coun
     path = tmp_path / "corrupt.fits"
     _coadd(path, 300)
     with CoaddFile(path) as coadd:
-        plane = coadd._tiled_plane("IMAGE")  # the first of the two equally long planes: the second thread's
-        count, offset = (int(v) for v in plane._descriptors[0])
+        plane = coadd.plane_reader("IMAGE").tiled  # the first of the two equally long planes: the second thread's
+        start, count = plane.tile_location(0)
     with open(path, "r+b") as handle:
-        handle.seek(plane._heap + offset + 4)
+        handle.seek(start + 4)
         handle.write(b"\xff" * (count - 8))  # invalid block codes all through tile 0
     with CoaddFile(path) as coadd:
         with pytest.raises(DataError, match="IMAGE pixels.*corrupt"):
@@ -91,10 +91,10 @@ def test_a_failure_on_this_thread_is_reported_after_the_other_read_ends(tmp_path
     path = tmp_path / "corrupt_here.fits"
     _coadd(path, 300)
     with CoaddFile(path) as coadd:
-        plane = coadd._tiled_plane("VARIANCE")  # read here: IMAGE goes to the second thread
-        count, offset = (int(v) for v in plane._descriptors[0])
+        plane = coadd.plane_reader("VARIANCE").tiled  # read here: IMAGE goes to the second thread
+        start, count = plane.tile_location(0)
     with open(path, "r+b") as handle:
-        handle.seek(plane._heap + offset + 4)
+        handle.seek(start + 4)
         handle.write(b"\xff" * (count - 8))
     with CoaddFile(path) as coadd:
         with pytest.raises(DataError, match="VARIANCE pixels.*corrupt"):

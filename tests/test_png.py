@@ -186,7 +186,7 @@ def test_existing_file_is_kept_without_overwrite(tmp_path):
     path.write_bytes(b"original")
     with pytest.raises(OutputError) as info:
         write_png(path, blob())
-    assert "exists" in str(info.value) and "--overwrite" in str(info.value)
+    assert "exists" in str(info.value) and "overwrite=True" in str(info.value)
     assert info.value.exit_code == 4
     assert path.read_bytes() == b"original"
     assert leftovers(tmp_path) == []

@@ -9,8 +9,8 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from cutout_cli.regions import overlapping_patches, parse_region
-from cutout_cli.skymap import load_skymap
+from cutout_cli.sky.regions import overlapping_patches, parse_region
+from cutout_cli import load_skymap
 
 from .conftest import TARGET_11, run_cli
 
@@ -166,8 +166,8 @@ def test_documented_hsc_repo_json(tmp_path):
     import shutil
     from pathlib import Path
 
-    from cutout_cli.geometry import Box
-    from cutout_cli.repo import Repository
+    from cutout_cli.sky.box import Box
+    from cutout_cli.repository import Repository
 
     from .conftest import write_random_coadd
 

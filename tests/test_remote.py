@@ -11,6 +11,7 @@ of the remote libraries.
 
 import csv
 import json
+from pathlib import Path
 import os
 import sys
 import time
@@ -19,9 +20,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from cutout_cli.geometry import Box
-from cutout_cli.reader import PLANES, CoaddFile
-from cutout_cli.repo import Repository
+from cutout_cli.sky.box import Box
+from cutout_cli.fits.coadd import PLANES, CoaddFile
+from cutout_cli.repository import Repository
 
 from .conftest import TARGET_8, TARGET_11, make_small_repo, run_cli
 from .remote_servers import (ACCESS_KEY, SECRET_KEY, Nginx, S3Server, closed_port, nginx_binary,
@@ -212,7 +213,7 @@ def test_commands_against_a_remote_repository(kind, request, local_runs, tmp_pat
     assert_same_cutout_files(tmp_path / "subset.fits", local_runs["subset"])
     with fits.open(tmp_path / "subset.fits") as cut:
         assert cut[0].header["SRCFILE"].startswith(base)
-    # a box leaving its patch is assembled (cutout_cli.mosaic), through the same storage options
+    # a box leaving its patch is assembled (cutout_cli.cutouts.assemble), through the same storage options
     edge = run_cli(*args, "subset", "--ra", TARGET_8[0], "--dec", TARGET_8[1], "--size", "61", "--band", "z",
                    "-o", tmp_path / "edge.fits", env=env)
     assert edge.returncode == 0, edge.stderr
@@ -267,15 +268,16 @@ FULL_FILE = "full/deep_coadd/5063/33/r/deep_coadd_5063_33_r_lsst_cells_v1.fits"
 @pytest.mark.parametrize("kind", ["http", "s3"])
 def test_requests_and_bytes_of_cutouts_from_a_full_size_patch(kind, request, sample_patch33, s3_env, capsys):
     """Cold 50 x 50 single-plane cutout: <= 8 requests, <= 64 kB; each further cutout-plane: <= 2 requests."""
-    from cutout_cli.cutout import extract
-    from cutout_cli.reader import open_image_file
-    from cutout_cli.remote import RemoteOptions
+    from cutout_cli.cutouts.extract import extract
+    from cutout_cli.cutouts.options import ReadOptions
+    from cutout_cli.fits.coadd import open_image_file
+    from cutout_cli.storage.remote import RemoteOptions
 
     server = _server(request, kind)
     url = f"{server.url}/{FULL_FILE}" if kind == "http" else f"s3://private/{FULL_FILE}"
     options = RemoteOptions.from_env(endpoint_url=server.url if kind == "s3" else None)
-    local = CoaddFile(sample_patch33.root / FULL_FILE.split("/", 1)[1])
-    with open(sample_patch33.root / "targets.csv", newline="") as handle:
+    local = CoaddFile(Path(sample_patch33.root) / FULL_FILE.split("/", 1)[1])
+    with open(Path(sample_patch33.root) / "targets.csv", newline="") as handle:
         targets = [(float(r["ra"]), float(r["dec"])) for r in csv.DictReader(handle)]
     tract = sample_patch33.skymap.find_tract(*targets[0])
     boxes = [Box.centered(*(float(v) for v in tract.sky_to_pixel(ra, dec)), 50, 50) for ra, dec in targets]
@@ -297,7 +299,7 @@ def test_requests_and_bytes_of_cutouts_from_a_full_size_patch(kind, request, sam
     for n, box in enumerate(boxes):  # each a cold open and one IMAGE cutout
         remote = measured(f"cold open + 50x50 IMAGE cutout, target box {n}", lambda: _open_and_cut(
             open_image_file, extract, url, options, box), 8, KB64)
-        assert_same_cutouts(remote[1], extract(local, box, ("IMAGE",)))
+        assert_same_cutouts(remote[1], extract(local, box, ReadOptions(("IMAGE",))))
         if n == 0:
             kept = remote[0]
         else:
@@ -305,15 +307,15 @@ def test_requests_and_bytes_of_cutouts_from_a_full_size_patch(kind, request, sam
     rng = np.random.default_rng(3)
     more = [Box(int(x), int(y), 50, 50) for x, y in rng.uniform(8800 + 10, 8800 + 3340, (6, 2))]
     for box in more:
-        measured(f"further IMAGE cutout at {box.begin_x},{box.begin_y}", lambda: extract(kept, box, ("IMAGE",)), 2)
+        measured(f"further IMAGE cutout at {box.begin_x},{box.begin_y}", lambda: extract(kept, box, ReadOptions(("IMAGE",))), 2)
     # first use of the other planes (box 0 is within one tile): the descriptor table, read ahead with the
     # VARIANCE header (the MASK header was read for the mask-plane bits), then the tile
     for plane in ("MASK", "VARIANCE"):
-        measured(f"first {plane} cutout", lambda: extract(kept, boxes[0], (plane,)), 2)
+        measured(f"first {plane} cutout", lambda: extract(kept, boxes[0], ReadOptions((plane,))), 2)
     for box in [*boxes, *more]:
         for plane in PLANES:
             cut = measured(f"further {plane} cutout at {box.begin_x},{box.begin_y}",
-                           lambda: extract(kept, box, (plane,)), 2)
+                           lambda: extract(kept, box, ReadOptions((plane,))), 2)
             assert cut.planes[plane].tobytes() == local.read(plane, box).tobytes()
     kept.close()
     for n, box in enumerate(boxes):  # cold, all three planes (what `cutout subset` reads)
@@ -327,8 +329,10 @@ def test_requests_and_bytes_of_cutouts_from_a_full_size_patch(kind, request, sam
 
 
 def _open_and_cut(open_image_file, extract, url, options, box, planes=("IMAGE",)):
+    from cutout_cli.cutouts.options import ReadOptions
+
     remote = open_image_file(url, options)
-    return remote, extract(remote, box, planes)
+    return remote, extract(remote, box, ReadOptions(planes))
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -470,7 +474,7 @@ def test_batch_download_works_without_range_support(nginx, local_runs, tmp_path)
 
 def test_batch_stops_cutting_a_file_whose_storage_fails(nginx, local_runs, tmp_path, monkeypatch):
     """A storage failure marks the rows of its task failed at once, without retrying target after target."""
-    from cutout_cli import remote_reader
+    from cutout_cli.fits import ranged as remote_reader
     from cutout_cli.batch.run import run_batch
     from cutout_cli.errors import UnavailableError
 
@@ -480,7 +484,7 @@ def test_batch_stops_cutting_a_file_whose_storage_fails(nginx, local_runs, tmp_p
         opens.append(url)
         raise UnavailableError(f"cannot reach {url} (simulated)")
 
-    monkeypatch.setattr(remote_reader.RemoteCoaddFile, "__init__", failing_open)
+    monkeypatch.setattr(remote_reader.RangedSource, "__init__", failing_open)
     repo = _remote_repo("http", nginx, "small")
     result = run_batch(repo, local_runs["targets"], tmp_path / "out", size="25", band="r", remote_read="ranged")
     assert result.counts["error"] == 3

@@ -1,4 +1,4 @@
-"""Tests of the synthetic sample repository generator (cutout_cli.sample).
+"""Tests of the synthetic sample repository generator (the cutout_cli._sample package).
 
 Most tests use a tiny rings skymap (200 px patches, 20 px border) so that files
 are 240 x 240 px; one test writes a single full-size lsst_cells_v1 patch.
@@ -18,9 +18,13 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from cutout_cli import sample
+from cutout_cli._sample.__main__ import cli
+from cutout_cli._sample.catalog import Catalog, field_catalog
+from cutout_cli._sample.generate import generate_repository
+from cutout_cli._sample.render import make_patch_planes, render_model
+from cutout_cli._sample.scene import BANDS, MASK_PLANES, STAR, SceneOptions
 from cutout_cli.errors import InputError
-from cutout_cli.skymap import skymap_from_dict
+from cutout_cli.sky.skymap import skymap_from_dict
 
 TINY_SKYMAP = {
     "type": "rings",
@@ -64,8 +68,8 @@ def repo(tmp_path_factory, tiny):
     """A tiny repository with two patches in r and z, generated in this process."""
     _, tract, home, neighbour = tiny
     root = make_repo(tmp_path_factory.mktemp("repo"))
-    written = sample.generate_repository(root, tract=tract.id, patches=(home.index, neighbour.index),
-                                         bands=("r", "z"), seed=SEED, jobs=1, progress=False)
+    written = generate_repository(root, tract=tract.id, patches=(home.index, neighbour.index),
+                                  bands=("r", "z"), seed=SEED, jobs=1, progress=False)
     return root, written
 
 
@@ -137,7 +141,7 @@ def test_mask_plane_keywords(repo, tiny):
     path = path_of(root, tract, home, "r")
     with fits.open(path) as hdus:
         header = hdus["MASK"].header
-        for name, bit in sample.MASK_PLANES.items():
+        for name, bit in MASK_PLANES.items():
             assert header[f"MP_{name}"] == bit
         assert header["MP_DETECTED_NEGATIVE"] == 6
         assert str(header.cards["MP_DETECTED_NEGATIVE"]).startswith("HIERARCH MP_DETECTED_NEGATIVE = 6")
@@ -169,8 +173,8 @@ def test_default_compression(repo, tiny):
 def test_storage_variants(tmp_path, tiny, compression, tile, expected, ztile):
     _, tract, home, _ = tiny
     root = make_repo(tmp_path)
-    [path] = sample.generate_repository(root, tract=tract.id, patches=(home.index,), bands=("r",), seed=SEED,
-                                        compression=compression, tile=tile, jobs=1, progress=False)
+    [path] = generate_repository(root, tract=tract.id, patches=(home.index,), bands=("r",), seed=SEED,
+                                 compression=compression, tile=tile, jobs=1, progress=False)
     with fits.open(path, disable_image_compression=True) as hdus:
         assert tuple(h.header.get("ZCMPTYPE") for h in hdus[1:]) == expected
         for h in hdus[1:]:
@@ -179,7 +183,7 @@ def test_storage_variants(tmp_path, tiny, compression, tile, expected, ztile):
     planes = read_planes(path)
     assert planes["IMAGE"].shape == (240, 240)
     if compression != "rice":  # lossless storage keeps the computed pixels exactly
-        image, mask, variance = sample.make_patch_planes(tract, home, "r", TARGETS, SEED)
+        image, mask, variance = make_patch_planes(tract, home, "r", TARGETS, SEED)
         np.testing.assert_array_equal(planes["IMAGE"], image)
         np.testing.assert_array_equal(planes["MASK"], mask)
         np.testing.assert_array_equal(planes["VARIANCE"], variance)
@@ -194,7 +198,7 @@ def test_full_size_patch(tmp_path):
     shutil.copytree(src / "skymaps", root / "skymaps")
     shutil.copy(src / "targets.csv", root)
     start = time.perf_counter()
-    [path] = sample.generate_repository(root, patches=(33,), bands=("r",), jobs=1, progress=False)
+    [path] = generate_repository(root, patches=(33,), bands=("r",), jobs=1, progress=False)
     assert time.perf_counter() - start < 30
     assert path == root / "deep_coadd/5063/33/r/deep_coadd_5063_33_r_lsst_cells_v1.fits"
     with fits.open(path) as hdus:
@@ -235,15 +239,15 @@ def test_noise_matches_variance(repo, tiny):
         pulls = planes["IMAGE"][quiet] / np.sqrt(planes["VARIANCE"][quiet])
         assert np.std(pulls) == pytest.approx(1.0, rel=0.1)
         assert abs(np.mean(pulls)) < 0.1
-        sky_sigma = sample.BANDS[band].sky_sigma
+        sky_sigma = BANDS[band].sky_sigma
         assert np.sqrt(np.median(planes["VARIANCE"])) == pytest.approx(sky_sigma, rel=0.1)
 
 
 def test_noise_is_model_plus_gaussian(tiny):
     _, tract, home, _ = tiny
-    image, mask, variance = sample.make_patch_planes(tract, home, "r", TARGETS, SEED)
-    model = sample.render_model(tract, home, "r", TARGETS, SEED)
-    ok = (mask & (1 << sample.MASK_PLANES["SAT"])) == 0
+    image, mask, variance = make_patch_planes(tract, home, "r", TARGETS, SEED)
+    model = render_model(tract, home, "r", TARGETS, SEED)
+    ok = (mask & (1 << MASK_PLANES["SAT"])) == 0
     pulls = (image - model)[ok] / np.sqrt(variance[ok])
     assert np.std(pulls) == pytest.approx(1.0, abs=0.02)
     assert abs(np.mean(pulls)) < 0.02
@@ -254,8 +258,8 @@ def test_deterministic(tmp_path, repo, tiny):
     root, _ = repo
     _, tract, home, neighbour = tiny
     other = make_repo(tmp_path / "again")
-    sample.generate_repository(other, tract=tract.id, patches=(home.index, neighbour.index), bands=("r", "z"),
-                               seed=SEED, jobs=2, progress=False)
+    generate_repository(other, tract=tract.id, patches=(home.index, neighbour.index), bands=("r", "z"),
+                        seed=SEED, jobs=2, progress=False)
     for patch in (home, neighbour):
         for band in ("r", "z"):
             a, b = read_planes(path_of(root, tract, patch, band)), read_planes(path_of(other, tract, patch, band))
@@ -265,8 +269,8 @@ def test_deterministic(tmp_path, repo, tiny):
 
 def test_other_seed_differs(tiny):
     _, tract, home, _ = tiny
-    a = sample.make_patch_planes(tract, home, "r", TARGETS, SEED)[0]
-    b = sample.make_patch_planes(tract, home, "r", TARGETS, SEED + 1)[0]
+    a = make_patch_planes(tract, home, "r", TARGETS, SEED)[0]
+    b = make_patch_planes(tract, home, "r", TARGETS, SEED + 1)[0]
     assert not np.array_equal(a, b)
 
 
@@ -275,8 +279,8 @@ def test_neighbouring_patches_share_sources(tiny):
     _, tract, home, neighbour = tiny
     overlap = home.outer.intersection(neighbour.outer)
     assert overlap.width == 40
-    a = sample.render_model(tract, home, "r", TARGETS, SEED)[overlap.slices((home.outer.begin_x, home.outer.begin_y))]
-    b = sample.render_model(tract, neighbour, "r", TARGETS, SEED)[
+    a = render_model(tract, home, "r", TARGETS, SEED)[overlap.slices((home.outer.begin_x, home.outer.begin_y))]
+    b = render_model(tract, neighbour, "r", TARGETS, SEED)[
         overlap.slices((neighbour.outer.begin_x, neighbour.outer.begin_y))]
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-2)
 
@@ -285,11 +289,11 @@ def test_colours(repo, tiny):
     root, _ = repo
     _, tract, home, _ = tiny
     # per-source colours: galaxies redder than stars (about 200 small cells of sky)
-    options = sample.SceneOptions()
-    catalog = sample.Catalog.concatenate([sample.field_catalog(tract, (i, j), SEED, options)
-                                          for i in range(20) for j in range(10)])
+    options = SceneOptions()
+    catalog = Catalog.concatenate([field_catalog(tract, (i, j), SEED, options)
+                                   for i in range(20) for j in range(10)])
     ratio = catalog.flux("z") / catalog.flux("r")
-    stars = catalog.kind == sample.STAR
+    stars = catalog.kind == STAR
     assert stars.sum() > 50 and (~stars).sum() > 1000
     assert np.median(ratio[~stars]) > 1.4 > np.median(ratio[stars])
     # the target's host is red: brighter in z than in r in an annulus around the nucleus
@@ -297,7 +301,7 @@ def test_colours(repo, tiny):
     yy, xx = np.indices(home.outer.shape)
     radius = np.hypot(xx + home.outer.begin_x - float(x), yy + home.outer.begin_y - float(y))
     annulus = (radius > 8) & (radius < 20)
-    models = {b: sample.render_model(tract, home, b, TARGETS, SEED) for b in ("r", "z")}
+    models = {b: render_model(tract, home, b, TARGETS, SEED) for b in ("r", "z")}
     assert models["z"][annulus].sum() > 1.3 * models["r"][annulus].sum()
     images = {b: read_planes(path_of(root, tract, home, b))["IMAGE"] for b in ("r", "z")}
     assert images["z"][annulus].sum() > 1.2 * images["r"][annulus].sum()
@@ -307,8 +311,8 @@ def test_detected_bits(repo, tiny):
     root, _ = repo
     _, tract, home, _ = tiny
     planes = read_planes(path_of(root, tract, home, "r"))
-    model = sample.render_model(tract, home, "r", TARGETS, SEED)
-    detected = (planes["MASK"] & (1 << sample.MASK_PLANES["DETECTED"])) > 0
+    model = render_model(tract, home, "r", TARGETS, SEED)
+    detected = (planes["MASK"] & (1 << MASK_PLANES["DETECTED"])) > 0
     sigma = np.sqrt(planes["VARIANCE"])
     assert detected[model > 5 * sigma].all()
     assert not detected[model < 0.01].any()
@@ -319,23 +323,23 @@ def test_detected_bits(repo, tiny):
 
 def test_saturated_stars(tiny):
     _, tract, home, _ = tiny
-    options = replace(sample.SceneOptions(), bright_star_density=1e5)
-    image, mask, variance = sample.make_patch_planes(tract, home, "r", [], SEED, options=options)
-    model = sample.render_model(tract, home, "r", [], SEED, options)
-    sat = (mask & (1 << sample.MASK_PLANES["SAT"])) > 0
+    options = replace(SceneOptions(), bright_star_density=1e5)
+    image, mask, variance = make_patch_planes(tract, home, "r", [], SEED, options=options)
+    model = render_model(tract, home, "r", [], SEED, options)
+    sat = (mask & (1 << MASK_PLANES["SAT"])) > 0
     assert sat.sum() > 20
     np.testing.assert_array_equal(sat, model > options.saturation)
     assert (image[sat] == options.saturation).all()
     assert (image[~sat] < 2 * options.saturation).all()
-    assert (mask[sat] & (1 << sample.MASK_PLANES["DETECTED"])).all()
+    assert (mask[sat] & (1 << MASK_PLANES["DETECTED"])).all()
     assert np.isfinite(image).all() and (variance > 0).all()
 
 
 def test_default_scene_has_saturated_stars_somewhere(tiny):
     """Full-density default: a few bright stars per full-size patch area."""
     _, tract, _, _ = tiny
-    options = sample.SceneOptions()
-    cells = [sample.field_catalog(tract, (i, 0), SEED, options) for i in range(400)]  # ~ 4 full patches
+    options = SceneOptions()
+    cells = [field_catalog(tract, (i, 0), SEED, options) for i in range(400)]  # ~ 4 full patches
     mags = np.concatenate([c.mag for c in cells])
     assert 2 <= np.sum(mags < options.bright_star_mags[1]) <= 40
 
@@ -345,17 +349,17 @@ def test_skips_existing_and_overwrites(tmp_path, tiny):
     _, tract, home, _ = tiny
     root = make_repo(tmp_path)
     kwargs = dict(tract=tract.id, patches=(home.index,), bands=("r",), seed=SEED, jobs=1, progress=False)
-    [path] = sample.generate_repository(root, **kwargs)
+    [path] = generate_repository(root, **kwargs)
     stamp = path.stat().st_mtime_ns
-    assert sample.generate_repository(root, **kwargs) == []
+    assert generate_repository(root, **kwargs) == []
     assert path.stat().st_mtime_ns == stamp
-    assert sample.generate_repository(root, overwrite=True, **kwargs) == [path]
+    assert generate_repository(root, overwrite=True, **kwargs) == [path]
 
 
 def test_progress_lines_on_stderr(tmp_path, tiny, capsys):
     _, tract, home, _ = tiny
     root = make_repo(tmp_path)
-    sample.generate_repository(root, tract=tract.id, patches=(home.index,), bands=("r",), seed=SEED, jobs=1)
+    generate_repository(root, tract=tract.id, patches=(home.index,), bands=("r",), seed=SEED, jobs=1)
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "wrote" in captured.err and "1 file(s) written" in captured.err
@@ -364,8 +368,8 @@ def test_progress_lines_on_stderr(tmp_path, tiny, capsys):
 def test_unknown_band(tmp_path, tiny):
     _, tract, home, _ = tiny
     with pytest.raises(InputError):
-        sample.generate_repository(make_repo(tmp_path), tract=tract.id, patches=(home.index,), bands=("q",),
-                                   progress=False)
+        generate_repository(make_repo(tmp_path), tract=tract.id, patches=(home.index,), bands=("q",),
+                            progress=False)
 
 
 def test_command_line(tmp_path, tiny):
@@ -373,14 +377,14 @@ def test_command_line(tmp_path, tiny):
 
     _, tract, home, _ = tiny
     root = make_repo(tmp_path)
-    result = CliRunner().invoke(sample._cli(), ["--root", str(root), "--tract", str(tract.id), "--patches",
-                                                str(home.index), "--bands", "g,y", "--compression", "gzip",
-                                                "--tile", "rows", "--jobs", "1", "--seed", str(SEED)])
+    result = CliRunner().invoke(cli, ["--root", str(root), "--tract", str(tract.id), "--patches",
+                                       str(home.index), "--bands", "g,y", "--compression", "gzip",
+                                       "--tile", "rows", "--jobs", "1", "--seed", str(SEED)])
     assert result.exit_code == 0, result.output
     assert "wrote 2 file(s)" in result.output
     for band in ("g", "y"):
         with fitsio.FITS(str(path_of(root, tract, home, band))) as f:
             h = f["IMAGE"].read_header()
             assert (h["ZCMPTYPE"], h["ZTILE1"], h["ZTILE2"]) == ("GZIP_2", 240, 1)
-    bad = CliRunner().invoke(sample._cli(), ["--root", str(root), "--bands", "q"])
+    bad = CliRunner().invoke(cli, ["--root", str(root), "--bands", "q"])
     assert bad.exit_code == InputError.exit_code

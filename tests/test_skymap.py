@@ -1,4 +1,4 @@
-"""Skymap geometry against REFERENCE.md section 2 and astropy's own WCS."""
+"""Skymap geometry against docs/conventions.md, section 2, and astropy's own WCS."""
 
 import csv
 
@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cutout_cli.errors import DataError, NotFoundError
-from cutout_cli.skymap import ExplicitSkyMap, Tract, load_skymap, skymap_from_dict
+from cutout_cli import load_skymap
+from cutout_cli.sky.skymap import ExplicitSkyMap, Tract, skymap_from_dict
 
-from .conftest import SHARED
+from .conftest import TARGETS_CSV
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def cells():
     return load_skymap("lsst_cells_v1")
 
 
-# ra, dec, tract, (x, y), index, pixel x, pixel y  (REFERENCE.md test vectors)
+# ra, dec, tract, (x, y), index, pixel x, pixel y  (docs/conventions.md, section 2.9)
 VECTORS = [
     (53.194833, -28.146306, 5063, (4, 1), 14, 13296.28, 3736.19),
     (52.819542, -27.724889, 5063, (6, 3), 36, 19269.46, 11318.24),
@@ -78,7 +79,7 @@ def test_hsc_preset_clips_outer_boxes():
 
 
 def test_demo_targets_home_patches_and_overlaps(cells):
-    with open(SHARED / "targets" / "ecdfs_agn.csv") as handle:
+    with open(TARGETS_CSV) as handle:
         rows = list(csv.DictReader(handle))
     homes = {cells.find_home(float(r["ra"]), float(r["dec"]))[1].index for r in rows}
     assert homes == {14, 15, 23, 24, 26, 33, 36, 43}

@@ -1,12 +1,13 @@
 """`cutout subset` against independent truth: astropy full reads, astropy WCS, Cutout2D."""
 
+from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 
-from cutout_cli.geometry import Box
+from cutout_cli.sky.box import Box
 
 from .conftest import TARGET_11, run_cli
 
@@ -15,7 +16,7 @@ PLANES = ("IMAGE", "MASK", "VARIANCE")
 
 def _source_path(repo, band="r", position=TARGET_11):
     patch = repo.home(*position)
-    return repo.expected_path(None, patch, band), patch
+    return Path(repo.expected_path(None, patch, band)), patch
 
 
 def _assert_matches_source(cut_path, src_path):
@@ -187,3 +188,40 @@ def test_missing_dataset_names_expected_path(small_repo, tmp_path):
                      "--size", "20", "--band", "i", "-o", tmp_path / "x.fits")
     assert result.returncode == 3
     assert "expected" in result.stderr and "deep_coadd_" in result.stderr and "bands present for this patch: r, z" in result.stderr
+
+
+@pytest.mark.parametrize("options, text", [
+    ({"band": "r"}, "give one of a sky position, a box or a region (ra/dec/size, box X0,Y0,W,H or pos REGION)"),
+    ({"ra": "1", "dec": "2", "box": "1,2,3,4", "band": "r"}, "give one of a sky position"),
+    ({"ra": "1", "dec": "2", "band": "r"}, "a sky position needs a size (e.g. size='60arcsec')"),
+    ({"ra": "1", "size": "9", "band": "r"}, "a sky position needs both coordinates (give ra and dec)"),
+    ({"ra": "1", "dec": "2", "size": "9", "band": "r", "mask_outside": True}, "give mask_outside=True with pos"),
+    ({"ra": "1", "dec": "2", "size": "9", "band": "r", "origin": "local"}, "leave out origin='local'"),
+    ({"ra": "1", "dec": "2", "size": "9"}, "a repository cutout needs a band"),
+    ({"box": "1,2,3,4", "band": "r"}, "give tract (and patch) with box"),
+    ({"box": "1,2,3,4", "tract": 5063, "band": "r", "origin": "local"}, "give patch with origin='local'"),
+    ({"pos": "CIRCLE 1 2 0.1", "tract": 5063, "band": "r"}, "leave out tract/patch"),
+    ({"ra": "1", "dec": "2", "size": "9", "band": "r", "image": True}, "leave out tract/patch/band with a FITS file"),
+    ({"box": "1,2,3,4", "tract": 5063, "patch": "a,b", "band": "r"}, "cannot read patch 'a,b'"),
+])
+def test_request_rules_name_the_parameters(options, text):
+    from cutout_cli.cutouts.request import request_from_options
+    from cutout_cli.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        request_from_options(**options)
+    assert text in str(info.value)
+
+
+def test_requests_from_options():
+    from cutout_cli.cutouts.request import BoxRequest, RegionRequest, SkyRequest, request_from_options
+    from cutout_cli.sky.parse import parse_size
+
+    from cutout_cli.sky.parse import parse_dec, parse_ra
+
+    assert request_from_options(ra="03:33:16.51", dec="-27:50:39.5", size="60arcsec", band="r") == \
+        SkyRequest(parse_ra("03:33:16.51"), parse_dec("-27:50:39.5"), parse_size("60arcsec"))
+    assert request_from_options(box="1,2,3,4", tract=5063, patch="4,1", origin="local", band="r") == \
+        BoxRequest(Box(1, 2, 3, 4), 5063, (4, 1), "local")
+    assert request_from_options(pos="CIRCLE 1 2 0.1", mask_outside=True, image=True) == \
+        RegionRequest("CIRCLE 1 2 0.1", True)

@@ -1,4 +1,4 @@
-"""The tile decoder (cutout_cli.tiles) gives cfitsio's pixels bit for bit, or leaves the plane to cfitsio.
+"""The tile decoder (cutout_cli.fits.tiles.plane) gives cfitsio's pixels bit for bit, or leaves the plane to cfitsio.
 
 Truth is fitsio's (cfitsio's) own read of the same section of real files
 written by cfitsio with every supported encoding: RICE_1, GZIP_1, GZIP_2;
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cutout_cli import dequantize, tile_codecs, tiles
+from cutout_cli.fits.tiles import codecs as tile_codecs, dequantize, plane as tiles
 from cutout_cli.errors import DataError
-from cutout_cli.reader import CoaddFile
+from cutout_cli.fits.coadd import CoaddFile
 
 HEIGHT, WIDTH = 250, 300  # 64 px tiles leave partial tiles on both edges; large tiles (over 128 x 128) too
 
@@ -66,7 +66,7 @@ def _truth(path, rows, cols):
 
 
 def _decoded(coadd, rows, cols, fresh=True):
-    plane = coadd._tiled_plane("IMAGE")
+    plane = coadd.plane_reader("IMAGE").tiled
     assert isinstance(plane, tiles.TiledPlane)  # the decoder reads this encoding, not cfitsio
     if fresh:
         plane.clear_cache()
@@ -84,7 +84,7 @@ def test_whole_plane_and_edge_boxes_equal_cfitsio(encoded, name, tiling):
             assert mine.dtype == truth.dtype.newbyteorder("=")
             np.testing.assert_array_equal(mine, truth)  # NaN == NaN, and bit-exact floats
         # the reader (whichever it picks) gives the same
-        np.testing.assert_array_equal(coadd._read_section("IMAGE", slice(0, HEIGHT), slice(0, WIDTH)),
+        np.testing.assert_array_equal(coadd.read_section("IMAGE", slice(0, HEIGHT), slice(0, WIDTH)),
                                       _truth(path, slice(0, HEIGHT), slice(0, WIDTH)))
 
 
@@ -107,19 +107,19 @@ def test_any_boxes_in_a_row_equal_cfitsio(encoded, name, tiling, sequence):
 @pytest.mark.parametrize("name", ["rice_dither2", "rice_int32", "gzip1_dither1", "gzip2_int32_mask", "gzip2_dither2"])
 def test_a_tile_is_decoded_only_down_to_the_rows_a_box_needs(encoded, name):
     with CoaddFile(encoded[name, "square"]) as coadd:
-        plane = coadd._tiled_plane("IMAGE")
+        plane = coadd.plane_reader("IMAGE").tiled
         plane.read(slice(10, 30), slice(10, 60))  # inside tile 0: rows 0-29 decoded
-        assert plane.tiles_decoded == 1 and plane._cache[0].shape[-2:] == (30, 64)
+        assert plane.tiles_decoded == 1 and plane.cached_tiles[0].shape[-2:] == (30, 64)
         plane.read(slice(0, 20), slice(0, 64))  # within what is decoded: nothing new
         assert plane.tiles_decoded == 1
         np.testing.assert_array_equal(plane.read(slice(40, 50), slice(5, 15)),  # further down: decoded whole
                                       _truth(encoded[name, "square"], slice(40, 50), slice(5, 15)))
-        assert plane.tiles_decoded == 2 and plane._cache[0].shape[-2:] == (64, 64)
+        assert plane.tiles_decoded == 2 and plane.cached_tiles[0].shape[-2:] == (64, 64)
 
 
 def test_a_cached_tile_is_decoded_once(encoded):
     with CoaddFile(encoded["rice_dither2", "square"]) as coadd:
-        plane = coadd._tiled_plane("IMAGE")
+        plane = coadd.plane_reader("IMAGE").tiled
         plane.read(slice(0, 64), slice(10, 60))  # the whole of tile 0's rows
         plane.read(slice(20, 30), slice(40, 50))
         assert plane.tiles_decoded == 1
@@ -133,7 +133,7 @@ def test_announced_boxes_have_each_tile_decoded_once(encoded):
     path = encoded["rice_dither2", "square"]
     boxes = [(slice(y, y + 9), slice(x, x + 9)) for y, x in ((2, 3), (20, 30), (50, 5), (70, 70), (60, 100))]
     with CoaddFile(path) as coadd:
-        plane = coadd._tiled_plane("IMAGE")
+        plane = coadd.plane_reader("IMAGE").tiled
         for rows, cols in boxes:  # unannounced: tile 0 is decoded down to row 11, then 29, then whole
             plane.read(rows, cols)
         unannounced = plane.tiles_decoded
@@ -142,17 +142,17 @@ def test_announced_boxes_have_each_tile_decoded_once(encoded):
         plane.expect(boxes)
         for rows, cols in boxes:
             np.testing.assert_array_equal(plane.read(rows, cols), _truth(path, rows, cols))
-        touched = {index for rows, cols in boxes for index, *_ in plane._pieces(rows, cols)}
+        touched = {index for rows, cols in boxes for index, *_ in plane.layout.table.pieces(rows, cols)}
         assert plane.tiles_decoded == len(touched) < unannounced
-        assert plane._cache[0].shape == (59, 64)  # down to the last row the boxes need, not whole
+        assert plane.cached_tiles[0].shape == (59, 64)  # down to the last row the boxes need, not whole
 
 
 def test_the_tile_cache_is_bounded(encoded, monkeypatch):
     monkeypatch.setattr(tiles, "TILE_CACHE_BYTES", 3 * 64 * 64 * 4)  # three raw 64 px tiles
     with CoaddFile(encoded["rice_dither2", "square"]) as coadd:
-        plane = coadd._tiled_plane("IMAGE")
+        plane = coadd.plane_reader("IMAGE").tiled
         plane.read(slice(0, HEIGHT), slice(0, WIDTH))
-        assert plane.tiles_decoded == 20 and len(plane._cache) == 3
+        assert plane.tiles_decoded == 20 and len(plane.cached_tiles) == 3
 
 
 RICE = ["rice_dither2", "rice_dither1", "rice_no_dither", "rice_int32"]
@@ -162,16 +162,32 @@ RICE = ["rice_dither2", "rice_dither1", "rice_no_dither", "rice_int32"]
 @pytest.mark.parametrize("tiling", TILES)
 @pytest.mark.parametrize("name", RICE)
 def test_every_rice_backend_gives_cfitsio_pixels(encoded, name, tiling, backend):
-    """cutout's own decoder (C), cfitsio's in astropy (through ctypes) and astropy's whole-tile function."""
+    """Each RICE_1 backend (cutout's own C decoder) gives cfitsio's pixels, stopping after the rows needed."""
     path = encoded[name, tiling]
     with CoaddFile(path) as coadd:
-        plane = coadd._tiled_plane("IMAGE")
+        plane = coadd.plane_reader("IMAGE").tiled
         lay = plane.layout
-        plane._decoder = tile_codecs.TileDecoder(lay.compression, lay.stored, lay.tile_w * lay.tile_h, lay.blocksize,
-                                                 rice=backend)
-        assert plane._decoder.partial == (backend != "astropy-whole")
+        plane.decoder = tile_codecs.TileDecoder(lay.compression, lay.stored, lay.tile_w * lay.tile_h, lay.blocksize,
+                                                rice=backend)
+        assert plane.decoder.partial
         for rows, cols in [(slice(0, HEIGHT), slice(0, WIDTH)), (slice(7, 31), slice(100, 160)), (slice(0, 2), slice(3, 4))]:
             np.testing.assert_array_equal(_decoded(coadd, rows, cols), _truth(path, rows, cols))
+
+
+@pytest.mark.parametrize("name", RICE)
+def test_without_the_compiled_decoder_cfitsio_reads_rice_planes(encoded, name, monkeypatch):
+    """Where the C decoder was not built, no RICE_1 backend is left: cfitsio reads the plane, same pixels."""
+    monkeypatch.setattr(tile_codecs, "RICE_BACKENDS", {})
+    tile_codecs.rice_backend.cache_clear()
+    try:
+        assert not tile_codecs.can_decode("RICE_1")
+        path = encoded[name, "square"]
+        with CoaddFile(path) as coadd:
+            assert coadd.plane_reader("IMAGE").tiled is None
+            for rows, cols in [(slice(0, HEIGHT), slice(0, WIDTH)), (slice(7, 31), slice(100, 160))]:
+                np.testing.assert_array_equal(coadd.read_section("IMAGE", rows, cols), _truth(path, rows, cols))
+    finally:
+        tile_codecs.rice_backend.cache_clear()
 
 
 def test_cutout_decoder_is_built():
@@ -182,15 +198,15 @@ def test_cutout_decoder_is_built():
 
 def _rice_stream(encoded, name="rice_int32", tile=0):
     with CoaddFile(encoded[name, "square"]) as coadd:
-        plane = coadd._tiled_plane("IMAGE")
-        stream = np.array(plane._fetch(tile))
+        plane = coadd.plane_reader("IMAGE").tiled
+        stream = np.array(plane.compressed_bytes(tile))
         truth = _truth(encoded[name, "square"], slice(0, 64), slice(0, 64)).astype(np.int32) if name == "rice_int32" \
             else None
     return stream, truth
 
 
 def test_decode_into_stops_where_asked_and_reads_only_its_input(encoded):
-    from cutout_cli import _rice
+    from cutout_cli.fits.tiles import _rice
 
     stream, truth = _rice_stream(encoded)
     for n in (0, 1, 31, 32, 33, 1000, 64 * 64):
@@ -205,7 +221,7 @@ def test_decode_into_stops_where_asked_and_reads_only_its_input(encoded):
 
 def test_a_stream_that_ends_inside_a_run_of_zeros_is_an_error():
     """A block code, one difference, then only zero bits to the end: the second difference never ends."""
-    from cutout_cli import _rice
+    from cutout_cli.fits.tiles import _rice
 
     bits = "00001" + "0" * 10 + "1" + "0" * 64  # code 1 (fs 0): a difference of 10 zeros and a one; then nothing
     stream = np.frombuffer(bytes(4) + int(bits, 2).to_bytes(len(bits) // 8, "big"), np.uint8)
@@ -217,7 +233,7 @@ def test_a_stream_that_ends_inside_a_run_of_zeros_is_an_error():
 
 @pytest.mark.parametrize("name", ["rice_int32", "rice_dither2"])
 def test_decode_into_refuses_a_truncated_or_corrupt_stream(encoded, name):
-    from cutout_cli import _rice
+    from cutout_cli.fits.tiles import _rice
 
     stream, _ = _rice_stream(encoded, name)
     out = np.empty(64 * 64, np.int32)
@@ -247,12 +263,12 @@ def test_decode_into_refuses_a_truncated_or_corrupt_stream(encoded, name):
 def test_cfitsio_reads_boxes_that_cover_most_of_their_tiles(encoded):
     """The reader takes the cheaper: the decoder for a small box, cfitsio for the whole plane."""
     with CoaddFile(encoded["rice_dither2", "large"]) as coadd:
-        plane = coadd._tiled_plane("IMAGE")
+        plane = coadd.plane_reader("IMAGE").tiled
         assert plane.cost(slice(10, 20), slice(10, 20)).ours_is_cheaper
         assert not plane.cost(slice(0, HEIGHT), slice(0, WIDTH)).ours_is_cheaper
-        coadd._read_section("IMAGE", slice(0, HEIGHT), slice(0, WIDTH))
+        coadd.read_section("IMAGE", slice(0, HEIGHT), slice(0, WIDTH))
         assert plane.tiles_decoded == 0
-        coadd._read_section("IMAGE", slice(10, 20), slice(10, 20))
+        coadd.read_section("IMAGE", slice(10, 20), slice(10, 20))
         assert plane.tiles_decoded == 1
 
 
@@ -261,30 +277,30 @@ def test_a_tile_past_the_end_of_the_file_is_a_tile_error(encoded, tmp_path):
     whole = encoded["rice_dither2", "square"].read_bytes()
     path.write_bytes(whole[:len(whole) - 2880])
     with CoaddFile(path) as coadd:
-        plane = coadd._tiled_plane("IMAGE")
+        plane = coadd.plane_reader("IMAGE").tiled
         plane.read(slice(0, 10), slice(0, 10))  # the first tile is there
         with pytest.raises(tiles.TileError, match="beyond the end"):
             plane.read(slice(HEIGHT - 10, HEIGHT), slice(WIDTH - 10, WIDTH))
         with pytest.raises(DataError, match="truncated or corrupt"):
-            coadd._read_section("IMAGE", slice(HEIGHT - 10, HEIGHT), slice(WIDTH - 10, WIDTH))
+            coadd.read_section("IMAGE", slice(HEIGHT - 10, HEIGHT), slice(WIDTH - 10, WIDTH))
 
 
 def test_a_closed_file_says_so(encoded):
     coadd = CoaddFile(encoded["rice_dither2", "square"])
-    coadd._read_section("IMAGE", slice(0, 10), slice(0, 10))
+    coadd.read_section("IMAGE", slice(0, 10), slice(0, 10))
     coadd.close()
     with pytest.raises(DataError, match="closed"):
-        coadd._read_section("IMAGE", slice(0, 10), slice(0, 10))
+        coadd.read_section("IMAGE", slice(0, 10), slice(0, 10))
 
 
 def test_a_corrupt_tile_is_a_tile_error(encoded, tmp_path):
     path = tmp_path / "corrupt.fits"
     path.write_bytes(encoded["rice_dither2", "square"].read_bytes())
     with CoaddFile(path) as coadd:
-        plane = coadd._tiled_plane("IMAGE")
-        count, offset = (int(v) for v in plane._descriptors[0])
+        plane = coadd.plane_reader("IMAGE").tiled
+        start, count = plane.tile_location(0)
         with open(path, "r+b") as handle:  # garbage in the middle of tile 0's stream
-            handle.seek(plane._heap + offset + count // 2)
+            handle.seek(start + count // 2)
             handle.write(b"\xff" * 64)
         with pytest.raises(tiles.TileError, match="tile 0"):
             plane.read(slice(0, 64), slice(0, 64))
@@ -299,7 +315,7 @@ def test_other_encodings_are_left_to_cfitsio(tmp_path, options, tile_dims):
         out.write(None)
         out.write(array, extname="IMAGE", tile_dims=tile_dims, **options)
     with CoaddFile(path) as coadd:
-        assert coadd._tiled_plane("IMAGE") is None
+        assert coadd.plane_reader("IMAGE").tiled is None
         np.testing.assert_array_equal(coadd.read("IMAGE", coadd.bbox), _truth(path, slice(0, HEIGHT), slice(0, WIDTH)))
 
 

@@ -10,6 +10,7 @@ Two independent checks on real tile-compressed files:
   box of a full-size 3400 x 3400 patch are a small fraction of the plane.
 """
 
+from pathlib import Path
 import struct
 
 import fitsio
@@ -17,10 +18,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from cutout_cli.cutout import extract
+from cutout_cli.cutouts.extract import extract
+from cutout_cli.cutouts.options import ReadOptions
 from cutout_cli.errors import DataError
-from cutout_cli.geometry import Box
-from cutout_cli.reader import CoaddFile
+from cutout_cli.sky.box import Box
+from cutout_cli.fits.coadd import CoaddFile
 from cutout_cli.writers.fits import compression_kwargs, write_exposure
 
 from .conftest import TARGET_11, make_small_repo, run_cli
@@ -72,15 +74,15 @@ def test_only_intersecting_tiles_are_decompressed(tmp_path, kind, tile):
     poisoned = poison_tiles(path, keep)
     assert poisoned == 2 * ((n // tile_w) * (n // tile_h) - len(keep))
     with CoaddFile(path) as coadd:
-        cutout = extract(coadd, box, ("IMAGE", "MASK"))
+        cutout = extract(coadd, box, ReadOptions(("IMAGE", "MASK")))
         for name, array in truth.items():
             np.testing.assert_array_equal(cutout.planes[name], array[500:550, 360:410])
-            decoder = coadd._tiled_plane(name)  # cutout's own tile decoder (square tiles), asked directly
+            decoder = coadd.plane_reader(name).tiled  # cutout's own tile decoder (square tiles), asked directly
             if tile is not None:
                 decoder.clear_cache()
                 decoder.tiles_decoded = 0
                 np.testing.assert_array_equal(decoder.read(slice(500, 550), slice(360, 410)), array[500:550, 360:410])
-                assert decoder.tiles_decoded <= 4 and set(decoder._cache) <= keep
+                assert decoder.tiles_decoded <= 4 and set(decoder.cached_tiles) <= keep
             else:
                 assert decoder is None  # one-row tiles: cfitsio reads them
         with pytest.raises(DataError, match="corrupt"):  # control: a poisoned tile cannot be read
@@ -91,7 +93,7 @@ def test_subset_command_touches_only_the_tiles_of_its_box(tmp_path):
     """End to end: the CLI, on a coadd whose unneeded tiles are all poisoned, gives the true pixels."""
     repo = make_small_repo(tmp_path / "repo", [TARGET_11], bands=("r",), tile=32)
     patch = repo.home(*TARGET_11)
-    path = repo.expected_path(None, patch, "r")
+    path = Path(repo.expected_path(None, patch, "r"))
     with fits.open(path) as hdul:
         truth = {name: hdul[name].data.copy() for name in ("IMAGE", "MASK", "VARIANCE")}
     bx, by = patch.outer.begin_x + 100, patch.outer.begin_y + 70
@@ -119,7 +121,7 @@ def _rchar() -> int:
 
 def test_bytes_read_for_a_small_box_are_a_tiny_fraction(sample_patch33):
     """A 50 px box of a full-size 3400 x 3400 patch (RICE, 128 x 128 tiles) reads a few tiles' bytes."""
-    path = sample_patch33.expected_path(None, sample_patch33.skymap.tract(5063).patch(33), "r")
+    path = Path(sample_patch33.expected_path(None, sample_patch33.skymap.tract(5063).patch(33), "r"))
     size = path.stat().st_size
     with CoaddFile(path) as coadd:
         assert coadd.shape == (3400, 3400)

@@ -4,6 +4,8 @@ A task opens its file at most once (not at all when every target is already
 done), writes each cutout atomically (temporary name, then rename), and
 returns only a :class:`TaskResult`: statuses, messages and, for the grid, a
 few small preview arrays.  One target's failure never stops the others.
+Tasks of boxes that need several patches reopen the repository from the
+plan's locator (``task.locator.open()``).
 """
 
 from __future__ import annotations
@@ -13,45 +15,44 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CutoutError, RemoteError
-from ..geometry import DEFAULT_MAX_PIXELS, Box
-from ..plane_threads import one_thread
+from ..errors import CutoutError, RemoteError, python_spelling
+from ..fits.coadd import CoaddFile
+from ..fits.threads import one_thread
+from ..sky.box import Box
+from ..writers.paths import band_file
 from .manifest import ERROR, OK, SKIPPED
+from .options import CutoutOutputs, RemoteReading
+from .remote_read import task_handle
 
 FITS_BLOCK = 2880
 
 
 @dataclass(frozen=True)
 class Outputs:
-    """What to write for each target, and where."""
+    """What every task of a batch writes for each target, and where (small and picklable: sent with
+    each task)."""
 
     out_dir: str
-    planes: tuple = ("IMAGE", "MASK", "VARIANCE")
-    png: bool = False
-    mode: str = "partial"
-    overwrite: bool = False
-    stretch: str = "asinh"
+    cutouts: CutoutOutputs = field(default_factory=CutoutOutputs)
+    remote_reading: RemoteReading = field(default_factory=RemoteReading)
     skymap: str = ""
     keep_cutouts: bool = False  # return cutouts to the caller (single-file output) instead of writing them
-    max_pixels: int = DEFAULT_MAX_PIXELS
     preview_rows: frozenset = frozenset()
     remote: object = None  # RemoteOptions for coadds given by URL
-    remote_read: str = "auto"  # ranged, download, or auto (see batch/remote_read.py)
-    download_threshold: int = 0  # auto: download from this many targets (0: the default)
-    scratch_dir: str | None = None  # where downloads go (default out_dir)
+    spell: object = python_spelling  # how messages name options
 
     def fits_path(self, stem: str, band: str) -> str:
-        return os.path.join(self.out_dir, f"{stem}_{band}.fits")
+        return band_file(os.path.join(self.out_dir, stem), band, ".fits")
 
     def png_path(self, stem: str, band: str) -> str:
-        return os.path.join(self.out_dir, f"{stem}_{band}.png")
+        return band_file(os.path.join(self.out_dir, stem), band, ".png")
 
     def is_done(self, stem: str, band: str) -> bool:
         """The target's outputs exist and are complete, so a rerun skips it (never with overwrite)."""
-        if self.keep_cutouts or self.overwrite:
+        if self.keep_cutouts or self.cutouts.overwrite:
             return False
         return is_complete_fits(self.fits_path(stem, band)) and (
-            not self.png or os.path.exists(self.png_path(stem, band)))
+            not self.cutouts.png or os.path.exists(self.png_path(stem, band)))
 
 
 @dataclass
@@ -77,33 +78,21 @@ def is_complete_fits(path: str) -> bool:
 def prepare_worker() -> None:
     """Import what :func:`run_task` needs (fitsio, astropy's codecs, the writers): a new worker
     process does it while the batch is still being planned."""
-    from ..cutout import extract  # noqa: F401  (reader, fitsio)
-    from ..tile_codecs import can_decode
+    from ..cutouts.extract import extract  # noqa: F401  (reader, fitsio)
+    from ..fits.tiles.codecs import can_decode
     from ..writers.fits import write_exposure  # noqa: F401
-    from .remote_read import task_handle  # noqa: F401
 
     can_decode("RICE_1")  # loads the RICE_1 decoder (cutout's own, else astropy's compression module)
 
 
 def run_task(task, outputs: Outputs) -> TaskResult:
     """Cut, write and report every target of ``task``."""
-    from .remote_read import task_handle
-
     result = TaskResult(task.rows, np.full(len(task.rows), ERROR, np.uint8))
-    ref = task.ref
-    if ref is None:
+    handle = None
+    if task.ref is None:
         cut = _assembler(task, outputs)
-        handle = None
     else:
-        provenance = {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
-                      "skymap": outputs.skymap}
-        handle = task_handle(task, provenance, outputs)
-        boxes = [Box(*(int(v) for v in box)) for box in task.boxes]
-        handle.expect(boxes, outputs.planes)
-
-        def cut(i):
-            return handle.get(boxes[i], planes=outputs.planes, mode=outputs.mode, provenance=_request(task, i),
-                              max_pixels=outputs.max_pixels)
+        handle, cut = _file_cutter(task, outputs)
     try:
         with one_thread():  # a task runs on one core: workers (processes, Dask) use the others
             _cut_all(task, cut, handle, outputs, result)
@@ -113,37 +102,49 @@ def run_task(task, outputs: Outputs) -> TaskResult:
     return result
 
 
+def _file_cutter(task, outputs: Outputs):
+    """The handle on the task's coadd (not opened yet) and the function cutting the task's ``i``-th box."""
+    ref = task.ref
+    provenance = {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
+                  "skymap": outputs.skymap}
+    handle = task_handle(task, provenance, outputs)
+    boxes = [Box(*(int(v) for v in box)) for box in task.boxes]
+    read = outputs.cutouts.read
+    handle.expect(boxes, read.planes)
+
+    def cut(i):
+        return handle.get(boxes[i], options=read, provenance=_request(task, i))
+    return handle, cut
+
+
+def _assembler(task, outputs: Outputs):
+    """Cut function for targets whose boxes need several patches (one repository per task)."""
+    repo = task.locator.open()  # the batch's repository, with the same storage options
+    read = outputs.cutouts.read
+
+    def cut(i):
+        return repo.cutout(float(task.ra[i]), float(task.dec[i]), task.sizes[i], task.bands[i],
+                           dataset_type=task.dataset_type, options=read, provenance=_request(task, i))
+    return cut
+
+
 def _cut_all(task, cut, handle, outputs: Outputs, result: TaskResult) -> None:
     for i, row in enumerate(task.rows):
         row = int(row)
         try:
             result.status[i] = _cut_one(task, i, row, cut, outputs, result)
         except CutoutError as err:
+            message = err.describe(outputs.spell)
             # storage refusing, or a coadd that cannot be opened: the other rows would fail alike
             if isinstance(err, RemoteError) or (handle is not None and not handle.is_open):
                 for later in task.rows[i:]:
-                    result.messages[int(later)] = str(err)
+                    result.messages[int(later)] = message
                 break
-            result.messages[row] = str(err)
+            result.messages[row] = message
 
 
 def _request(task, i: int) -> dict:
     return {"id": task.ids[i], "ra": float(task.ra[i]), "dec": float(task.dec[i]), "size": task.sizes[i]}
-
-
-def _assembler(task, outputs: Outputs):
-    """Cut function for targets whose boxes need several patches (one repository per task)."""
-    from ..repo import open_repository
-
-    remote = outputs.remote  # the same storage options as the batch's repository
-    repo = open_repository(task.repo_root, anon=remote.anon if remote else None,
-                           endpoint_url=remote.endpoint_url if remote else None)
-
-    def cut(i):
-        return repo.cutout(float(task.ra[i]), float(task.dec[i]), task.sizes[i], task.bands[i],
-                           task.dataset_type, outputs.planes, outputs.mode, max_pixels=outputs.max_pixels,
-                           provenance=_request(task, i))
-    return cut
 
 
 def _cut_one(task, i: int, row: int, cut, outputs: Outputs, result: TaskResult) -> int:
@@ -154,12 +155,13 @@ def _cut_one(task, i: int, row: int, cut, outputs: Outputs, result: TaskResult) 
             result.previews[row] = _read_preview(fits_path)
         return SKIPPED
     cutout = cut(i)
+    settings = outputs.cutouts
     if outputs.keep_cutouts:
         result.cutouts.append((row, cutout))
     else:
-        cutout.writeto(fits_path, overwrite=outputs.overwrite)
-        if outputs.png:
-            cutout.to_png(png_path, stretch=outputs.stretch, overwrite=outputs.overwrite)
+        cutout.writeto(fits_path, overwrite=settings.overwrite)
+        if settings.png:
+            cutout.to_png(png_path, stretch=settings.stretch, overwrite=settings.overwrite)
     if not cutout.provenance["complete"]:
         result.messages[row] = "box extends beyond the coadd: NaN / NO_DATA filled"
     if row in outputs.preview_rows and cutout.image is not None:
@@ -167,12 +169,15 @@ def _cut_one(task, i: int, row: int, cut, outputs: Outputs, result: TaskResult) 
     return OK
 
 
+def read_image(path):
+    """The IMAGE plane of a written cutout (for the grid and colour pictures)."""
+    with CoaddFile(path) as existing:
+        return existing.read("IMAGE", existing.bbox)
+
+
 def _read_preview(path):
     """IMAGE plane of an existing cutout, for the grid (None if unreadable)."""
-    from ..reader import CoaddFile
-
     try:
-        with CoaddFile(path) as existing:
-            return existing.read("IMAGE", existing.bbox)
+        return read_image(path)
     except CutoutError:
         return None

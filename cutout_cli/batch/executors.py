@@ -45,31 +45,37 @@ def serial_place() -> Place:
 
 
 @contextlib.contextmanager
-def open_executor(jobs: int = 1, scheduler: str | None = None, scheduler_file: str | None = None,
-                  prepare=None):
-    """Yield the :class:`Place` of work requested.
+def open_executor(execution, *, prepare=None):
+    """Yield the :class:`Place` of work that ``execution`` (:class:`~.options.Execution`) requests.
 
     Local worker processes start at once and run ``prepare()`` (imports, say)
     while the caller goes on: its planning and their start-up overlap.
     """
-    scheduler = scheduler or (None if scheduler_file else os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    scheduler_file = execution.scheduler_file
+    scheduler = execution.scheduler or (None if scheduler_file else os.environ.get("DASK_SCHEDULER_ADDRESS"))
     if scheduler or scheduler_file:
         with _dask_executor(scheduler, scheduler_file) as found:
             yield found
-    elif jobs <= 1:
+    elif execution.jobs <= 1:
         yield serial_place()
     else:
-        import multiprocessing
-        import threading
+        with _process_pool(execution.jobs, prepare) as found:
+            yield found
 
-        # fork when this process runs no other thread (workers start at once, nothing to re-import);
-        # spawn otherwise, as forking a process with threads can deadlock the children
-        method = "fork" if threading.active_count() == 1 else "spawn"
-        pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
-                                      initializer=prepare)
-        with pool:
-            pool.submit(int)  # forks every worker now, before the pool's own thread starts; not waited for
-            yield Place(pool, 2 * jobs, jobs, f"{jobs} processes")
+
+@contextlib.contextmanager
+def _process_pool(jobs: int, prepare):
+    import multiprocessing
+    import threading
+
+    # fork when this process runs no other thread (workers start at once, nothing to re-import);
+    # spawn otherwise, as forking a process with threads can deadlock the children
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
+                                  initializer=prepare)
+    with pool:
+        pool.submit(int)  # forks every worker now, before the pool's own thread starts; not waited for
+        yield Place(pool, 2 * jobs, jobs, f"{jobs} processes")
 
 
 @contextlib.contextmanager
@@ -84,8 +90,8 @@ def _dask_executor(address: str | None, scheduler_file: str | None):
         client = Client(scheduler_file=scheduler_file, timeout="10s") if scheduler_file \
             else Client(address, timeout="10s")
     except (OSError, TimeoutError, ValueError) as err:
-        raise DataError(f"cannot reach the Dask scheduler at {where}: {err}",
-                        "check --scheduler / --scheduler-file / DASK_SCHEDULER_ADDRESS") from None
+        raise DataError(f"cannot reach the Dask scheduler at {where}: {err}", "check {} / {} / $DASK_SCHEDULER_ADDRESS",
+                        options=[("scheduler", None), ("scheduler_file", None)]) from None
     try:
         threads = max(1, sum(client.nthreads().values()))
         yield Place(client.get_executor(retries=DASK_RETRIES, pure=False), 2 * threads, threads, f"Dask at {where}")

@@ -34,7 +34,7 @@ class DirectoryLock:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise OutputError(f"another cutout batch ({holder}) is writing into {self.directory}",
-                              "wait for it to finish, or give another --out") from None
+                              "wait for it to finish, or give another {}", options=[("out_dir", None)]) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
         self._fd = fd

@@ -1,7 +1,7 @@
 """The batch manifest: one CSV row per target, in target-list order, written atomically.
 
 Statuses: ``ok`` (written), ``skipped`` (valid output already there; rerun
-with --overwrite to redo), ``no_data`` (no coadd covers the target), ``error``
+with ``overwrite`` to redo), ``no_data`` (no coadd covers the target), ``error``
 (the row or its cutout failed; ``message`` says why).  The manifest is
 streamed from the plan's arrays, so writing it costs no memory per row.
 """
@@ -9,6 +9,8 @@ streamed from the plan's arrays, so writing it costs no memory per row.
 from __future__ import annotations
 
 import csv
+
+import numpy as np
 
 from ..writers.atomic import atomic_path
 
@@ -30,6 +32,12 @@ def manifest_records(plan, path_of):
             "band": table.band_of(row), "status": STATUS_NAMES[status],
             "path": path_of(row) if status in SUCCESS else "", "message": plan.message(row),
         }
+
+
+def count_statuses(plan) -> dict:
+    """``{status name: rows}`` of every status but ``pending``."""
+    found = np.bincount(plan.status, minlength=len(STATUS_NAMES))
+    return {name: int(found[code]) for code, name in enumerate(STATUS_NAMES) if name != "pending"}
 
 
 def write_manifest(path, plan, path_of) -> None:

@@ -41,7 +41,7 @@ class Task:
     dec: np.ndarray
     sizes: list
     bands: list = field(default_factory=list)
-    repo_root: str = ""  # assembly tasks reopen the repository in the worker
+    locator: object = None  # assembly tasks reopen the repository in the worker: ``locator.open()``
     dataset_type: str | None = None
 
 
@@ -65,7 +65,7 @@ class Plan:
     boxes: np.ndarray
     groups: list = field(default_factory=list)
     assemble: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # rows cut from several patches
-    repo_root: str = ""
+    locator: object = None  # the repository's (picklable) locator, for assembly tasks
     dataset_type: str | None = None
     reasons: list = field(default_factory=list)
     _reason_codes: dict = field(default_factory=dict)
@@ -115,7 +115,7 @@ class Plan:
         table = self.table
         return Task(ref, rows, self.boxes[rows], [table.ids[i] for i in rows], [namer(i) for i in rows],
                     table.ra[rows], table.dec[rows], [str(table.size_of(i)) for i in rows],
-                    [table.band_of(i) for i in rows], self.repo_root, self.dataset_type)
+                    [table.band_of(i) for i in rows], self.locator, self.dataset_type)
 
     def summary(self) -> list[dict]:
         """One record per coadd file (for ``--dry-run``)."""
@@ -128,10 +128,14 @@ class Plan:
 
 
 def plan_batch(repo, table: TargetTable, dataset_type: str | None = None) -> Plan:
-    """Home tract/patch, box and coadd file of every row of ``table``."""
+    """Home tract/patch, box and coadd file of every row of ``table``.
+
+    ``repo`` is any repository (duck-typed: ``skymap``, ``ref``, ``locator``, and for image
+    collections ``home_tract_ids``); messages name options as ``table.spell`` spells them.
+    """
     n = len(table)
     plan = Plan(table, np.full(n, PENDING, np.uint8), np.full(n, -1, np.int32), np.full(n, -1, np.int32),
-                np.full(n, -1, np.int32), np.zeros((n, 4), np.int32), repo_root=str(repo.root),
+                np.full(n, -1, np.int32), np.zeros((n, 4), np.int32), locator=repo.locator(),
                 dataset_type=dataset_type)
     for row, message in table.errors.items():
         plan.mark(row, ERROR, message)
@@ -172,10 +176,10 @@ def _place_in_tract(plan: Plan, tract, rows: np.ndarray) -> None:
         try:
             width[members], height[members] = table.sizes[code].to_pixels(tract.pixel_scale)
         except CutoutError as err:
-            plan.mark(rows[members], ERROR, str(err))
+            plan.mark(rows[members], ERROR, err.describe(table.spell))
     ok = width > 0
     rows, x, y, width, height = rows[ok], x[ok], y[ok], width[ok], height[ok]
-    plan.boxes[rows, 0] = np.floor(x - width / 2 + 1)  # the centred rule, REFERENCE.md section 1
+    plan.boxes[rows, 0] = np.floor(x - width / 2 + 1)  # the centred rule, docs/conventions.md, section 1.6
     plan.boxes[rows, 1] = np.floor(y - height / 2 + 1)
     plan.boxes[rows, 2] = width
     plan.boxes[rows, 3] = height
@@ -210,7 +214,7 @@ def _group_by_file(plan: Plan, repo, dataset_type) -> None:
         except RemoteError:  # storage refusing or unreachable is not "no data": stop the batch
             raise
         except CutoutError as err:
-            plan.mark(members, NO_DATA, str(err))
+            plan.mark(members, NO_DATA, err.describe(plan.table.spell))
             continue
         plan.groups.append(Group(ref, members))
     plan.assemble = np.concatenate(assemble) if assemble else plan.assemble

@@ -1,6 +1,6 @@
-"""Run a whole batch: read targets, plan, execute the tasks, write manifest and grid.
+"""Run a whole batch: plan, run the tasks, publish (manifest, single file, colour pictures, grid).
 
-Used by ``cutout batch`` and :meth:`cutout_cli.repo.Repository.batch` alike.
+Used by ``cutout batch`` and :meth:`cutout_cli.repository.Repository.batch` alike.
 Cron-safe: one run per output directory at a time (a lock), temporary files
 of a killed run are removed, finished targets are skipped on a rerun, and
 every file (cutouts, manifest, grid) appears under its name only when complete.
@@ -8,25 +8,30 @@ every file (cutouts, manifest, grid) appears under its name only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
-from ..geometry import DEFAULT_MAX_PIXELS
-from ..errors import InputError, OutputError
-from ..reader import PLANES
+from ..errors import CutoutError, OutputError
+from ..writers.atomic import check_writable
 from .execute import Outputs, prepare_worker, run_task
 from .executors import open_executor, run_bounded, serial_place
 from .lock import DirectoryLock, remove_stale_temporaries
-from .manifest import ERROR, STATUS_NAMES, manifest_records, write_manifest
-from .plan import DEFAULT_CHUNK, plan_batch
+from .manifest import ERROR, count_statuses, manifest_records
+from .options import BatchOptions, batch_options
+from .plan import Plan, plan_batch
+from .publish import RowPaths, publish
+from .single import SingleFileWriter
 from .targets import StemNamer, read_targets
+
+__all__ = ["BatchResult", "run_batch", "run_tasks"]
 
 
 @dataclass
 class BatchResult:
     """What a batch did."""
 
-    plan: object
+    plan: Plan
     manifest: str | None
     grid: str | None
     counts: dict
@@ -43,182 +48,124 @@ class BatchResult:
         return list(manifest_records(self.plan, self.path_of))
 
 
-def run_batch(repo, targets, out_dir, size=None, band: str | None = None, planes=PLANES, png: bool = False,
-              mode: str = "partial", overwrite: bool = False, stretch: str = "asinh",
-              dataset_type: str | None = None, grid=None, grid_max: int = 100, grid_title: str | None = None,
-              progress=None, jobs: int = 1, scheduler: str | None = None, scheduler_file: str | None = None,
-              single_file=None, dry_run: bool = False, chunk: int = DEFAULT_CHUNK,
-              max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False, remote_read: str = "auto",
-              download_threshold: int = 0, scratch_dir=None) -> BatchResult:
+def run_batch(repo, targets, out_dir, *, dry_run: bool = False, progress=None, **options) -> BatchResult:
     """Cut every target; write ``out_dir/manifest.csv`` and optionally a grid PNG.
 
     Parameters
     ----------
     repo : Repository
+        Any repository (its ``locator()`` reopens it in worker processes).
     targets : path or iterable of mappings
         Columns id, ra, dec (+ size, band); see :func:`cutout_cli.batch.targets.read_targets`.
     out_dir : path-like
         Created if missing; cutouts are ``<id>_<band>.fits`` (and ``.png``).
-    size, band
-        Defaults for rows without ``size``/``band`` values (``size`` a ``Size`` or text).
-    jobs, scheduler, scheduler_file
-        Local worker processes, or a Dask scheduler address / scheduler file.
-        The workers start before the targets are read (so none holds the plan);
-        a plan of one task then runs here, and they stay idle.
-    single_file : path-like, optional
-        Write all cutouts into this one FITS file instead of one file per target.
-    rgb : bool
-        With two or three bands per target (``band="g,r,i"``, bluest first),
-        also write ``<id>_rgb.png`` colour composites (the grid then shows them).
     dry_run : bool
         Plan only: no pixels read, nothing written.
     progress : callable, optional
         ``progress(done, total)`` after each task (``done`` = targets just finished).
-    remote_read : {"auto", "ranged", "download"}
-        For a remote repository: read the tiles under the boxes (ranged), or
-        download each coadd to ``scratch_dir`` (default ``out_dir``) and cut it
-        locally; ``auto`` downloads for tasks with at least ``download_threshold``
-        targets to cut (0: :data:`cutout_cli.remote.DOWNLOAD_THRESHOLD`, or
-        ``$CUTOUT_DOWNLOAD_THRESHOLD``).
+    **options
+        By group (:mod:`cutout_cli.batch.options`):
+
+        * targets without their own values: ``size`` (a ``Size`` or text), ``band``
+          (several as ``"g,r,i"``: one cutout each), ``dataset_type``;
+        * each cutout: ``planes``, ``mode``, ``max_pixels``, ``png``, ``stretch``,
+          ``overwrite`` (redo finished targets; default: skip them);
+        * remote coadds: ``remote_read`` (``auto``, ``ranged`` or ``download``),
+          ``download_threshold``, ``scratch_dir``;
+        * where tasks run: ``jobs`` (local worker processes, started before the
+          targets are read; a plan of one task runs here), ``scheduler`` or
+          ``scheduler_file`` (a Dask cluster), ``chunk`` (targets per task);
+        * the whole batch: ``single_file`` (all cutouts in one FITS file),
+          ``rgb`` (``<id>_rgb.png`` of two or three bands), ``grid``,
+          ``grid_max``, ``grid_title``;
+        * ``spell``: how messages name an option (``spell(parameter, value)``;
+          default the Python spelling, ``overwrite=True``).
     """
-    from ..coords import Size, parse_size
-    from ..remote import REMOTE_READ_MODES
-
-    if remote_read not in REMOTE_READ_MODES:
-        raise InputError(f"unknown remote-read mode {remote_read!r}", f"use {', '.join(REMOTE_READ_MODES)}")
-
-    default_size = size if size is None or isinstance(size, Size) else parse_size(size)
+    settings = batch_options(**options)
     if dry_run:
-        plan = plan_batch(repo, read_targets(targets, default_size, band), dataset_type)
-        return BatchResult(plan, None, None, _counts(plan))
+        plan = _plan(repo, targets, settings)
+        return BatchResult(plan, None, None, count_statuses(plan))
     # what planning and tasks import is imported before local workers are forked, which then inherit
     # it instead of importing it again; they start before the targets are read, so none holds the plan
     import astropy.wcs  # noqa: F401  (the tracts' WCS, for planning)
 
     prepare_worker()
-    with open_executor(jobs, scheduler, scheduler_file, prepare_worker) as place:
-        table = read_targets(targets, default_size, band)
-        plan = plan_batch(repo, table, dataset_type)
-        if plan.num_tasks(chunk) <= 1 and not (scheduler or scheduler_file):
+    with open_executor(settings.execution, prepare=prepare_worker) as place:
+        plan = _plan(repo, targets, settings)
+        if plan.num_tasks(settings.execution.chunk) <= 1 and not settings.execution.on_cluster:
             place = serial_place()  # one task: no pickling, no worker
-        out_dir = os.fspath(out_dir)
-        try:
-            os.makedirs(out_dir, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"cannot create output directory {out_dir}: {err.strerror}") from None
-        if grid:
-            from ..writers.atomic import check_writable
-
-            check_writable(grid, overwrite)
+        out_dir = _output_directory(out_dir)
+        if settings.publishing.grid:
+            check_writable(settings.publishing.grid, settings.outputs.overwrite)
         with DirectoryLock(out_dir):
             remove_stale_temporaries(out_dir)
-            namer = StemNamer(table)
-            preview_rows = frozenset(range(min(grid_max, len(table)))) if grid else frozenset()
-            outputs = Outputs(out_dir, tuple(planes), png, mode, overwrite, stretch, repo.skymap.name,
-                              keep_cutouts=single_file is not None, preview_rows=preview_rows, max_pixels=max_pixels,
-                              remote=getattr(repo, "remote", None), remote_read=remote_read,
-                              download_threshold=download_threshold,
-                              scratch_dir=os.fspath(scratch_dir) if scratch_dir else None)
-            writer = _single_file_writer(single_file, overwrite)
-
-            def path_of(row):
-                if single_file is not None:
-                    return os.fspath(single_file)
-                return outputs.fits_path(namer(row), table.band_of(row))
-
-            previews = {}
-            try:
-                if progress:
-                    progress(len(table) - plan.num_planned, len(table))
-                tasks = plan.tasks(namer, chunk, place.workers)
-                for task, result, error in run_bounded(place.executor, run_task, tasks, place.in_flight, outputs):
-                    _record(plan, task, result, error, previews, writer)
-                    if progress:
-                        progress(len(task.rows), len(table))
-            except BaseException as err:
-                if writer is not None:
-                    writer.abort(err)
-                raise
-            manifest = os.path.join(out_dir, "manifest.csv")
-            write_manifest(manifest, plan, path_of)
-            if writer is not None:
-                writer.finish(plan, path_of)
-            if rgb:
-                previews, preview_rows = _write_rgb(plan, outputs, namer, overwrite, grid_max if grid else 0)
-            if grid:
-                _write_grid(grid, table, previews, preview_rows, overwrite, grid_title)
-        return BatchResult(plan, manifest, os.fspath(grid) if grid else None, _counts(plan), place.description, path_of)
+            outputs = _task_outputs(repo, out_dir, plan, settings)
+            paths = RowPaths(outputs, StemNamer(plan.table), settings.publishing.single_file)
+            with _single_file(settings) as writer:
+                previews = run_tasks(plan, place, outputs, paths.namer, chunk=settings.execution.chunk,
+                                     progress=progress, writer=writer)
+                manifest, grid = publish(plan, paths, previews, settings, writer)
+    return BatchResult(plan, manifest, grid, count_statuses(plan), place.description, paths)
 
 
-def _single_file_writer(single_file, overwrite):
-    if single_file is None:
-        return None
-    from .single import SingleFileWriter
+def run_tasks(plan: Plan, place, outputs: Outputs, namer, *, chunk: int, progress=None, writer=None) -> dict:
+    """Run the plan's tasks where ``place`` says, folding each result into the plan's statuses;
+    returns the grid's previews (``{row: image}``)."""
+    previews = {}
+    total = len(plan.table)
+    if progress:
+        progress(total - plan.num_planned, total)
+    tasks = plan.tasks(namer, chunk, place.workers)
+    for task, result, error in run_bounded(place.executor, run_task, tasks, place.in_flight, outputs):
+        if error is not None:
+            plan.mark(task.rows, ERROR, _task_failure(error, outputs.spell))
+        else:
+            _record(plan, result, previews, writer)
+        if progress:
+            progress(len(task.rows), total)
+    return previews
 
-    return SingleFileWriter(single_file, overwrite)
+
+def _plan(repo, targets, settings: BatchOptions) -> Plan:
+    defaults = settings.targets
+    table = read_targets(targets, defaults.size, defaults.band, spell=settings.spell)
+    return plan_batch(repo, table, defaults.dataset_type)
 
 
-def _record(plan, task, result, error, previews, writer) -> None:
-    """Fold one task's result (or failure) into the plan's status arrays."""
-    if error is not None:
-        plan.mark(task.rows, ERROR, f"task failed: {type(error).__name__}: {error}".splitlines()[0])
-        return
+def _output_directory(out_dir) -> str:
+    out_dir = os.fspath(out_dir)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create output directory {out_dir}: {err.strerror}") from None
+    return out_dir
+
+
+def _task_outputs(repo, out_dir: str, plan: Plan, settings: BatchOptions) -> Outputs:
+    publishing = settings.publishing
+    # the grid shows the first targets' cutouts, or their colour pictures (made after the tasks)
+    preview_rows = frozenset() if publishing.rgb else frozenset(range(min(publishing.grid_rows, len(plan.table))))
+    return Outputs(out_dir, settings.outputs, settings.remote_reading, skymap=repo.skymap.name,
+                   keep_cutouts=publishing.single_file is not None, preview_rows=preview_rows,
+                   remote=getattr(repo, "remote", None), spell=settings.spell)
+
+
+def _single_file(settings: BatchOptions):
+    if settings.publishing.single_file is None:
+        return contextlib.nullcontext()
+    return SingleFileWriter(settings.publishing.single_file, settings.outputs.overwrite)
+
+
+def _task_failure(error: BaseException, spell) -> str:
+    """The manifest message of a task that raised (a worker crash, say)."""
+    text = error.describe(spell) if isinstance(error, CutoutError) else str(error)
+    return f"task failed: {type(error).__name__}: {text}".splitlines()[0]
+
+
+def _record(plan: Plan, result, previews: dict, writer) -> None:
+    """Fold one task's result into the plan's status arrays."""
     for row, status in zip(result.rows, result.status):
         plan.mark(int(row), int(status), result.messages.get(int(row), ""))
     previews.update(result.previews)
     for row, cutout in result.cutouts:
         writer.add(row, cutout)
-
-
-def _write_grid(grid, table, previews, preview_rows, overwrite, title) -> None:
-    from ..writers.grid import write_grid
-
-    panels = [(table.ids[r], previews.get(r)) for r in sorted(preview_rows)]
-    full_title = f"{title}: {len(panels)} targets" if title else f"{len(panels)} targets"
-    write_grid(grid, panels, overwrite=overwrite, title=full_title)
-
-
-def _counts(plan) -> dict:
-    import numpy as np
-
-    found = np.bincount(plan.status, minlength=len(STATUS_NAMES))
-    return {name: int(found[code]) for code, name in enumerate(STATUS_NAMES) if name != "pending"}
-
-
-def _write_rgb(plan, outputs, namer, overwrite: bool, previews_wanted: int) -> dict:
-    """``<stem>_rgb.png`` for every target whose two or three band cutouts exist.
-
-    Returns the grid's previews (``{row: rgb array}``) and panel rows (the
-    first row of each of the first ``previews_wanted`` targets).
-    """
-    import numpy as np
-
-    from ..errors import CutoutError
-    from ..reader import CoaddFile
-    from ..writers.rgb import rgb_array, write_rgb
-    from .manifest import SUCCESS
-
-    table = plan.table
-    order = np.argsort(table.target, kind="stable")
-    starts = np.flatnonzero(np.diff(table.target[order], prepend=-1))
-    previews, preview_rows = {}, set()
-    for members in np.split(order, starts[1:]):
-        if len(preview_rows) < previews_wanted:
-            preview_rows.add(int(members[0]))  # a panel per target; "no data" unless its picture is made
-        if not 2 <= len(members) <= 3 or not all(int(plan.status[r]) in SUCCESS for r in members):
-            continue
-        path = os.path.join(outputs.out_dir, f"{namer(int(members[0]))}_rgb.png")
-        try:
-            images = []
-            for row in members:
-                with CoaddFile(outputs.fits_path(namer(int(row)), table.band_of(int(row)))) as cut:
-                    images.append(cut.read("IMAGE", cut.bbox))
-            if len(images) == 2:
-                images.insert(1, (images[0] + images[1]) / 2)
-            if overwrite or not os.path.exists(path):
-                write_rgb(path, *images, overwrite=overwrite)
-            if int(members[0]) in preview_rows:
-                previews[int(members[0])] = rgb_array(*images)
-        except CutoutError as err:
-            plan.mark(members, ERROR, f"colour picture failed: {err}")
-    return previews, frozenset(preview_rows)

@@ -1,4 +1,4 @@
-"""``--single-file``: every cutout of a batch in one multi-extension FITS file.
+"""``single_file``: every cutout of a batch in one multi-extension FITS file.
 
 Layout: an empty primary HDU; for each written target its planes as image
 HDUs with ``EXTNAME`` = IMAGE / MASK / VARIANCE and ``EXTVER`` = the target's
@@ -18,7 +18,11 @@ from .manifest import COLUMNS, manifest_records
 
 
 class SingleFileWriter:
-    """Appends cutouts to one FITS file; :meth:`finish` adds the manifest table and publishes it."""
+    """Appends cutouts to one FITS file; :meth:`finish` adds the manifest table and publishes it.
+
+    As a context manager, a block left by an exception before :meth:`finish`
+    discards the file (the final name is left untouched).
+    """
 
     def __init__(self, path, overwrite: bool = False):
         import fitsio
@@ -29,6 +33,7 @@ class SingleFileWriter:
         self._fits = fitsio.FITS(tmp, "rw", clobber=True)
         self._fits.write(None, header=[{"name": "ORIGIN", "value": "cutout batch --single-file"}])
         self._hdus = 1
+        self._open = True
         self.first_hdu: dict[int, int] = {}
 
     def add(self, row: int, cutout) -> None:
@@ -45,8 +50,20 @@ class SingleFileWriter:
         names = ["row", *COLUMNS, "hdu"]
         self._fits.write([columns[n] for n in names], names=names, extname="MANIFEST")
         self._fits.close()
+        self._open = False
         self._context.__exit__(None, None, None)
 
     def abort(self, error: BaseException) -> None:
+        """Close and discard the unfinished file (nothing once :meth:`finish` ran)."""
+        if not self._open:
+            return
+        self._open = False
         self._fits.close()
         self._context.__exit__(type(error), error, error.__traceback__)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if self._open:
+            self.abort(error if error is not None else RuntimeError("the single file was not finished"))

@@ -18,8 +18,8 @@ from array import array
 
 import numpy as np
 
-from ..coords import Size, parse_dec, parse_ra, parse_size
-from ..errors import CutoutError, InputError
+from ..errors import CutoutError, InputError, python_spelling
+from ..sky.parse import Size, parse_dec, parse_ra, parse_size
 
 REQUIRED_COLUMNS = ("id", "ra", "dec")
 OPTIONAL_COLUMNS = ("size", "band")
@@ -103,11 +103,13 @@ class TargetTable:
         For each row, the input target it came from (a target with a band list
         ``g,r,i`` gives one row per band).
     errors : dict
-        ``{row index: message}`` for rows that cannot be planned.
+        ``{row index: message}`` for rows that cannot be planned (options named in a message
+        spelled by ``spell(parameter, value)``).
     """
 
-    def __init__(self, source: str = "target list"):
+    def __init__(self, source: str = "target list", *, spell=python_spelling):
         self.source = source
+        self.spell = spell
         self.ids, self.ra_text, self.dec_text = TextColumn(), NumberTextColumn(), NumberTextColumn()
         self._ra, self._dec = array("d"), array("d")
         self._size, self._band, self._target = array("i"), array("i"), array("i")
@@ -135,16 +137,16 @@ class TargetTable:
         self.target = np.frombuffer(self._target, dtype=np.int32)  # the input row (0-based) of each row
         return self
 
-    def add(self, id_text: str, ra_text: str, dec_text: str, size_text: str, band_text: str,
-            default_size: Size | None, default_band: str | None) -> None:
-        """Append a target: one row per band when the band is a list (``g,r,i``)."""
+    def add(self, cells, *, default_size: Size | None, default_band: str | None) -> None:
+        """Append a target from its ``(id, ra, dec, size, band)`` texts: one row per band when the band is
+        a list (``g,r,i``)."""
+        id_text, ra_text, dec_text, size_text, band_text = cells
         bands = [b.strip() for b in (band_text or default_band or "").split(",") if b.strip()] or [""]
         for band in bands:
-            self._add_row(id_text, ra_text, dec_text, size_text, band, default_size)
+            self._add_row(id_text, ra_text, dec_text, size_text or default_size, band)
         self.num_targets += 1
 
-    def _add_row(self, id_text: str, ra_text: str, dec_text: str, size_text: str, band: str,
-                 default_size: Size | None) -> None:
+    def _add_row(self, id_text: str, ra_text: str, dec_text: str, size: str | Size | None, band: str) -> None:
         """Append one row, recording (not raising) its problems."""
         index = len(self.ids)
         self._target.append(self.num_targets)
@@ -153,17 +155,17 @@ class TargetTable:
         size_code = band_code = -1
         try:
             ra, dec = parse_ra(ra_text), parse_dec(dec_text)
-            if size_text:
-                size_code = self._sizes.code(size_text, parse_size)
-            elif default_size is not None:
-                size_code = self._sizes.code(str(default_size), lambda _: default_size)
+            if isinstance(size, str):  # the row's own size
+                size_code = self._sizes.code(size, parse_size)
+            elif size is not None:  # the default
+                size_code = self._sizes.code(str(size), lambda _: size)
             else:
-                raise InputError("no size", "give --size or a size column")
+                raise InputError("no size", "give {} or a size column", options=[("size", None)])
             if not band:
-                raise InputError("no band", "give --band or a band column")
+                raise InputError("no band", "give {} or a band column", options=[("band", None)])
             band_code = self._bands.code(band)
         except CutoutError as err:
-            self.errors[index] = str(err)
+            self.errors[index] = err.describe(self.spell)
             ra = dec = float("nan")
         self.ra_text.append(index, ra_text, ra)
         self.dec_text.append(index, dec_text, dec)
@@ -171,6 +173,12 @@ class TargetTable:
         self._dec.append(dec)
         self._size.append(size_code)
         self._band.append(band_code)
+
+    def rows_by_target(self) -> list[np.ndarray]:
+        """The rows of each input target (one per band), target by target in list order."""
+        order = np.argsort(self.target, kind="stable")
+        starts = np.flatnonzero(np.diff(self.target[order], prepend=-1))
+        return np.split(order, starts[1:])
 
     def band_of(self, index: int) -> str:
         code = int(self.band_code[index])
@@ -181,22 +189,25 @@ class TargetTable:
         return self.sizes[code] if code >= 0 else None
 
 
-def read_targets(source, size: Size | None = None, band: str | None = None) -> TargetTable:
+def read_targets(source, size: Size | None = None, band: str | None = None, *,
+                 spell=python_spelling) -> TargetTable:
     """A :class:`TargetTable` from a CSV path or an iterable of mappings.
 
     Columns ``id``, ``ra``, ``dec`` are required (names case-insensitive);
     ``size`` and ``band`` are optional and override ``size`` and ``band``.
-    Problems with one row are recorded on the table; problems with the list
-    itself (missing file or columns, no rows) raise :class:`InputError`.
+    Problems with one row are recorded on the table (options named in their
+    messages spelled by ``spell``); problems with the list itself (missing
+    file or columns, no rows) raise :class:`InputError`.
     """
+    table = TargetTable("target list", spell=spell)
     if isinstance(source, (str, os.PathLike)):
-        return _read_csv(source, size, band)
+        return _read_csv(source, size, band, table)
     rows = [{str(k).strip().lower(): "" if v is None else str(v) for k, v in dict(r).items()} for r in source]
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    return _fill(columns, ([r.get(c, "") for c in columns] for r in rows), size, band, "target list")
+    return _fill(columns, ([r.get(c, "") for c in columns] for r in rows), size, band, table)
 
 
-def _read_csv(path, size, band) -> TargetTable:
+def _read_csv(path, size, band, table: TargetTable) -> TargetTable:
     try:
         handle = open(path, newline="", encoding="utf-8-sig")
     except FileNotFoundError:
@@ -210,23 +221,24 @@ def _read_csv(path, size, band) -> TargetTable:
             header = next(reader, None)
             if header is None:
                 raise InputError(f"target list {path} is empty", "the first line names the columns: id,ra,dec")
-            return _fill([c.strip().lower() for c in header], reader, size, band, f"target list {path}")
+            table.source = f"target list {path}"
+            return _fill([c.strip().lower() for c in header], reader, size, band, table)
         except (csv.Error, UnicodeDecodeError) as err:
             raise InputError(f"cannot read target list {path}: {err}") from None
 
 
-def _fill(columns: list[str], lines, size, band, source: str) -> TargetTable:
+def _fill(columns: list[str], lines, size, band, table: TargetTable) -> TargetTable:
+    source = table.source
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise InputError(f"{source} lacks column(s) {', '.join(missing)} (found: {', '.join(columns) or 'none'})",
                          "the first line must name id,ra,dec")
     index = [columns.index(c) if c in columns else None for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
-    table = TargetTable(source)
     for line in lines:
         if not any(cell.strip() for cell in line):
             continue
         cells = [line[i].strip() if i is not None and i < len(line) else "" for i in index]
-        table.add(*cells, size, band)
+        table.add(cells, default_size=size, default_band=band)
     if not len(table):
         raise InputError(f"{source} has no data rows")
     return table.freeze()

@@ -1,1 +1,2 @@
-"""Output writers: PNG renderings and contact-sheet grids of cutouts."""
+"""Output writers: afw-layout FITS, PNG renderings, colour pictures, contact sheets, and the atomic-file
+and per-band naming rules they share."""

@@ -22,12 +22,20 @@ from ..errors import OutputError
 
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 
+#: The hint of an existing output (``{}``: the ``overwrite`` option).
+OVERWRITE_HINT = "pass {} to replace it"
+
+
+def exists_error(path) -> OutputError:
+    """The error of an output that exists and may not be replaced."""
+    return OutputError(f"{path} exists", OVERWRITE_HINT, options=[("overwrite", True)])
+
 
 def check_writable(path, overwrite: bool) -> Path:
     """Refuse an existing ``path`` unless ``overwrite``; create its parent directory."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists", "pass --overwrite to replace it")
+        raise exists_error(path)
     if path.is_dir():
         raise OutputError(f"{path} is a directory", "give a file name")
     try:
@@ -50,7 +58,7 @@ def atomic_path(path, overwrite: bool = False):
     try:
         yield tmp
         if not overwrite and path.exists():
-            raise OutputError(f"{path} exists", "pass --overwrite to replace it")
+            raise exists_error(path)
         os.replace(tmp, path)
     except OutputError:
         raise
@@ -97,7 +105,7 @@ def _link_new_file(path: str, chunks) -> bool:
             handle.writelines(chunks)
         os.link(str(fd), path, src_dir_fd=proc_fds, follow_symlinks=True)
     except FileExistsError:
-        raise OutputError(f"{path} exists", "pass --overwrite to replace it") from None
+        raise exists_error(path) from None
     except OSError as err:
         raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
     finally:

@@ -1,7 +1,7 @@
 """Write exposures in the afw layout: empty primary, then IMAGE, MASK, VARIANCE.
 
 The same writer serves cutouts and the sample repository generator, so every
-file the tool makes has one layout (REFERENCE.md section 3).  Uncompressed
+file the tool makes has one layout (docs/conventions.md, section 3).  Uncompressed
 files (cutouts) are serialised directly: header cards formatted by astropy's
 ``Card`` (cached) and big-endian pixel bytes (:func:`~.atomic.write_atomically`).  Tile
 compression goes through fitsio (cfitsio).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..header import Header, pad
+from ..fits.header import Header, pad
 from .atomic import atomic_path, write_atomically
 
 _BITPIX = {"f4": -32, "f8": -64, "i2": 16, "i4": 32, "i8": 64, "u1": 8}

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cutout_cli.errors import InputError
-from cutout_cli.writers.png import Limits, _save_atomic, to_pil
+from ..errors import InputError
+from .png import Limits, save_picture, to_pil
 
 if TYPE_CHECKING:
     from PIL import Image, ImageFont
@@ -113,6 +113,7 @@ def grid_layout(
 
 def render_grid(
     panels: Sequence[Panel],
+    *,
     columns: int | None = None,
     panel_size: int = 160,
     stretch: str = "asinh",
@@ -146,6 +147,7 @@ def render_grid(
 def write_grid(
     path: str | os.PathLike[str],
     panels: Sequence[Panel],
+    *,
     columns: int | None = None,
     panel_size: int = 160,
     stretch: str = "asinh",
@@ -188,8 +190,8 @@ def write_grid(
     cutout_cli.errors.OutputError
         ``path`` exists without ``overwrite``, or cannot be written.
     """
-    sheet = render_grid(panels, columns, panel_size, stretch, limits, title)
-    return _save_atomic(path, sheet, overwrite)
+    sheet = render_grid(panels, columns=columns, panel_size=panel_size, stretch=stretch, limits=limits, title=title)
+    return save_picture(path, sheet, overwrite=overwrite)
 
 
 # -- panels ----------------------------------------------------------------

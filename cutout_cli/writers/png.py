@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cutout_cli.errors import InputError
-from cutout_cli.writers.atomic import write_atomically
+from ..errors import InputError
+from .atomic import write_atomically
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -130,6 +130,7 @@ def to_pil(
 def write_png(
     path: str | os.PathLike[str],
     image: np.ndarray,
+    *,
     stretch: str = "asinh",
     limits: Limits = "zscale",
     overwrite: bool = False,
@@ -152,7 +153,7 @@ def write_png(
         and an existing ``path`` is untouched.  A missing parent directory is
         created.
     """
-    return _save_atomic(path, to_pil(image, stretch, limits), overwrite)
+    return save_picture(path, to_pil(image, stretch, limits), overwrite=overwrite)
 
 
 def png_bytes(image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale") -> bytes:
@@ -225,12 +226,12 @@ def _make_stretch(stretch: str):
     return vis.LinearStretch()
 
 
-# -- atomic output (shared with grid.py) ------------------------------------
+# -- atomic output (shared with grid.py and rgb.py) -----------------------------
 
 
-def _save_atomic(path: str | os.PathLike[str], picture: Image.Image, overwrite: bool) -> Path:
-    """Save ``picture`` as PNG at ``path`` with :func:`atomic.write_atomically` (the name appears
-    only once the file is complete; an existing ``path`` is refused without ``overwrite``)."""
+def save_picture(path: str | os.PathLike[str], picture: Image.Image, *, overwrite: bool = False) -> Path:
+    """Save the PIL image ``picture`` as PNG at ``path`` with :func:`~.atomic.write_atomically` (the name
+    appears only once the file is complete; an existing ``path`` is refused without ``overwrite``)."""
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     write_atomically(path, [buffer.getvalue()], overwrite)

@@ -1,0 +1,96 @@
+"""Publish a batch once its tasks ran: colour pictures, the manifest, the single file, the grid.
+
+Every file appears under its name only when complete (:mod:`cutout_cli.writers.atomic`).
+Colour pictures come first, so that a target whose picture fails is an
+``error`` row of the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..errors import CutoutError
+from ..writers.grid import write_grid
+from ..writers.paths import band_file
+from ..writers.rgb import COLOUR_BANDS, compose, rgb_array, write_rgb
+from .execute import Outputs, read_image
+from .manifest import ERROR, SUCCESS, write_manifest
+from .targets import StemNamer
+
+__all__ = ["RowPaths", "publish", "write_colour_pictures"]
+
+MANIFEST_NAME = "manifest.csv"
+COLOUR_TAG = "rgb"  # <stem>_rgb.png
+
+
+@dataclass(frozen=True)
+class RowPaths:
+    """Where each row's outputs are; called with a row, the path the manifest records for it."""
+
+    outputs: Outputs
+    namer: StemNamer
+    single_file: str | None = None
+
+    def __call__(self, row: int) -> str:
+        return os.fspath(self.single_file) if self.single_file is not None else self.fits(row)
+
+    def fits(self, row: int) -> str:
+        return self.outputs.fits_path(self.namer(row), self.namer.table.band_of(row))
+
+    def colour(self, row: int) -> str:
+        return band_file(os.path.join(self.outputs.out_dir, self.namer(row)), COLOUR_TAG, ".png")
+
+
+def publish(plan, paths: RowPaths, previews: dict, options, writer=None) -> tuple[str, str | None]:
+    """Write what is made of the whole batch (``options``: :class:`~.options.BatchOptions`); returns the
+    paths of the manifest and of the grid (None without one)."""
+    publishing, overwrite = options.publishing, options.outputs.overwrite
+    panel_rows = frozenset(range(min(publishing.grid_rows, len(plan.table))))
+    if publishing.rgb:
+        previews, panel_rows = write_colour_pictures(plan, paths, overwrite=overwrite, panels=publishing.grid_rows,
+                                                     spell=options.spell)
+    manifest = os.path.join(paths.outputs.out_dir, MANIFEST_NAME)
+    write_manifest(manifest, plan, paths)
+    if writer is not None:
+        writer.finish(plan, paths)
+    if not publishing.grid:
+        return manifest, None
+    panels = [(plan.table.ids[row], previews.get(row)) for row in sorted(panel_rows)]
+    title = f"{publishing.grid_title}: {len(panels)} targets" if publishing.grid_title else f"{len(panels)} targets"
+    write_grid(publishing.grid, panels, overwrite=overwrite, title=title)
+    return manifest, os.fspath(publishing.grid)
+
+
+def write_colour_pictures(plan, paths: RowPaths, *, overwrite: bool, panels: int, spell) -> tuple[dict, frozenset]:
+    """``<stem>_rgb.png`` for every target whose two or three band cutouts exist.
+
+    Returns the grid's previews (``{row: rgb array}``) and panel rows (the
+    first row of each of the first ``panels`` targets); a target whose
+    picture fails becomes an error.
+    """
+    previews, panel_rows = {}, set()
+    for members in plan.table.rows_by_target():
+        first = int(members[0])
+        if len(panel_rows) < panels:
+            panel_rows.add(first)  # a panel per target; "no data" unless its picture is made
+        if len(members) not in COLOUR_BANDS or not all(int(plan.status[r]) in SUCCESS for r in members):
+            continue
+        try:
+            picture = _colour_picture(members, paths, overwrite=overwrite, preview=first in panel_rows)
+        except CutoutError as err:
+            plan.mark(members, ERROR, f"colour picture failed: {err.describe(spell)}")
+            continue
+        if picture is not None:
+            previews[first] = picture
+    return previews, frozenset(panel_rows)
+
+
+def _colour_picture(rows, paths: RowPaths, *, overwrite: bool, preview: bool):
+    """Write one target's colour picture (kept when it exists, unless ``overwrite``); its array if
+    ``preview``."""
+    images = compose([read_image(paths.fits(int(row))) for row in rows])
+    path = paths.colour(int(rows[0]))
+    if overwrite or not os.path.exists(path):
+        write_rgb(path, *images, overwrite=overwrite)
+    return rgb_array(*images) if preview else None

@@ -1,0 +1,112 @@
+"""The ``cutout`` command group: global options, error reporting, exit codes.
+
+Each command lives in ``cutout_cli.cli.commands.<name>`` (imported when it is
+run or listed); the global options fill a :class:`~.state.CliState`, shared
+options are in :mod:`.options`, and what is printed in :mod:`.output`.  The
+modules import the library when a command runs, so ``cutout --help`` pays
+only for click.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import EXIT_INTERNAL, CutoutError
+from .output import error_text
+from .state import CliState
+
+__all__ = ["COMMANDS", "LazyGroup", "cli", "main", "run"]
+
+MAIN_HELP = """Cut images out of LSST-style coadd repositories.
+
+\b
+Examples:
+  cutout query --band r --pos "53.318792 -27.844306"
+  cutout bbox --ra 53.318792 --dec -27.844306 --size 60arcsec
+  cutout subset --ra 53.318792 --dec -27.844306 --size 60arcsec --band r -o agn11.fits --png agn11.png
+  cutout batch sample_repo/targets.csv --size 50 --band r --out cutouts --png --grid grid.png
+
+--repo defaults to $CUTOUT_REPO, then to the bundled sample repository; it may be a
+URL: s3://bucket/prefix (AWS credentials from the environment, --anon for public
+buckets, --endpoint-url for S3-compatible stores) or http(s)://host/path.
+Exit codes: 0 ok, 1 some batch rows failed, 2 usage error, 3 not found,
+4 output refused or failed, 5 bad repository or file, 6 access denied by remote
+storage, 7 remote storage unavailable (unreachable, timeout), 70 internal error.
+"""
+
+COMMANDS = ("query", "bbox", "subset", "batch", "index")
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command is run or listed."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        return importlib.import_module(f"cutout_cli.cli.commands.{name}").command
+
+
+@click.group(cls=LazyGroup, help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--repo", metavar="PATH|URL",
+              help="Repository root: a folder with repo.json, s3://bucket/prefix or http(s)://host/path. "
+                   "[env: CUTOUT_REPO]")
+@click.option("--anon", is_flag=True, help="S3: unsigned requests, for public buckets (no credentials).")
+@click.option("--endpoint-url", metavar="URL",
+              help="S3: endpoint of an S3-compatible store. [env: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL]")
+@click.option("-v", "--verbose", count=True,
+              help="More diagnostics on stderr (-v shows tracebacks of internal errors; repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.version_option(__version__, prog_name="cutout")
+@click.pass_context
+def cli(ctx, repo, anon, endpoint_url, verbose, quiet):
+    state = ctx.ensure_object(CliState)
+    state.repo_root = repo or os.environ.get("CUTOUT_REPO")
+    state.anon, state.endpoint_url = anon, endpoint_url or None
+    state.verbosity, state.quiet = verbose, quiet
+
+
+def main(argv=None) -> int:
+    """Console entry point: run the CLI, turn errors into one line and an exit code."""
+    state = CliState()  # filled by the group's options; read here when a command fails
+    try:
+        # without standalone mode click returns ctx.exit()'s code instead of exiting
+        code = cli.main(args=argv, prog_name="cutout", standalone_mode=False, obj=state)
+        return code if isinstance(code, int) else 0
+    except click.exceptions.Exit as stop:
+        return stop.exit_code
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("cutout: interrupted", err=True)
+        return 130
+    except CutoutError as err:
+        click.echo(error_text(err), err=True)
+        return err.exit_code
+    except BrokenPipeError:
+        # the reader of our stdout went away (e.g. `| head`): not an error of ours
+        sys.stderr.close()
+        return 0
+    except Exception as err:  # a bug: one line by default, the traceback with -v
+        return _internal_error(err, state.verbosity)
+
+
+def _internal_error(err: Exception, verbosity: int) -> int:
+    if verbosity >= 1:
+        import traceback  # only after a bug: not on every start
+
+        traceback.print_exc()
+    click.echo(f"cutout: internal error: {type(err).__name__}: {err} (run with -v for the traceback)", err=True)
+    return EXIT_INTERNAL
+
+
+def run():  # pragma: no cover - console script wrapper
+    sys.exit(main())

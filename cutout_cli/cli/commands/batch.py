@@ -1,0 +1,91 @@
+"""``cutout batch``: cutouts for every row of a target list, a manifest and a grid."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ...errors import EXIT_PARTIAL
+from ...storage.remote import DOWNLOAD_THRESHOLD
+from ..options import dataset_type_option, max_pixels_option, parse_planes, planes_option
+from ..output import FORMATS, Progress, diagnostic, echo_records, flag_spelling
+from ..state import pass_state
+
+
+@click.command("batch", context_settings={"max_content_width": 100})
+@click.argument("targets", type=click.Path(dir_okay=False))
+@click.option("--size", metavar="SIZE", help="Cutout size (300, 60arcsec, 1arcmin, W,H); a 'size' column overrides it.")
+@click.option("--band", metavar="B", help="Band, or bands as g,r,i (one cutout each); a 'band' column overrides it.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory (created if missing).")
+@click.option("--png", is_flag=True, help="Also write a PNG beside each FITS cutout.")
+@click.option("--grid", type=click.Path(dir_okay=False), help="Write a labelled contact sheet of the cutouts (PNG).")
+@click.option("--rgb", is_flag=True, help="With --band g,r,i (two or three, bluest first): <id>_rgb.png colour pictures.")
+@click.option("--grid-max", type=click.IntRange(1), default=100, show_default=True, help="At most this many panels in the grid.")
+@planes_option
+@click.option("--mode", type=click.Choice(["partial", "strict"]), default="partial", show_default=True,
+              help="partial: pixels outside the coadd are NaN / NO_DATA; strict: such a target fails.")
+@click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Redo targets whose outputs exist (default: skip them).")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=None,
+              help="Local worker processes [default: the number of cores].")
+@click.option("--scheduler", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS",
+              help="Run the tasks on a Dask cluster (e.g. tcp://127.0.0.1:8786). [env: DASK_SCHEDULER_ADDRESS]")
+@click.option("--scheduler-file", type=click.Path(dir_okay=False), help="Dask scheduler file, instead of --scheduler.")
+@click.option("--single-file", type=click.Path(dir_okay=False),
+              help="Write all cutouts into this one FITS file (planes as EXTNAME/EXTVER=row, a MANIFEST table).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (files, targets per file, rows without data); read no pixels.")
+@click.option("--remote-read", type=click.Choice(["auto", "ranged", "download"]), default="auto", show_default=True,
+              help="Remote repositories: fetch only the tiles under the boxes (ranged), or download each coadd "
+                   "to --scratch-dir and cut it locally (download); auto downloads a coadd when its task has at "
+                   f"least {DOWNLOAD_THRESHOLD} targets to cut [env: CUTOUT_DOWNLOAD_THRESHOLD].")
+@click.option("--scratch-dir", type=click.Path(file_okay=False),
+              help="Where --remote-read downloads go (removed after use) [default: OUT].")
+@max_pixels_option
+@dataset_type_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Also print the counts (with --dry-run: the plan) as a record on stdout [default: only the "
+                   "one-line summary on stderr; table for --dry-run].")
+@pass_state
+def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
+    """Write one cutout per row of TARGETS (CSV with id, ra, dec; optional size, band).
+
+    Targets are grouped by coadd file; each file is opened once per task (at
+    most 500 targets) and only the tiles under the boxes are read.  Files are
+    OUT/<id>_<band>.fits (ids made file-name safe); OUT/manifest.csv records
+    every row with status ok, skipped, no_data or error.  A bad row never
+    stops the batch.  Safe for cron: reruns skip finished targets, a killed
+    run leaves no partial file, and two runs cannot write into one OUT.
+
+    \b
+    Exit codes: 0 every row ok or skipped; 1 some rows failed (see the
+    manifest); 2 usage error; 3-7 and 70 fatal (see cutout --help).
+
+    \b
+    Examples:
+      cutout batch sample_repo/targets.csv --size 50 --band r --out cutouts --png --grid grid.png
+      cutout -q batch sample_repo/targets.csv --size 30arcsec --band r --out run1 --planes image --jobs 2
+      cutout batch sample_repo/targets.csv --size 50 --band r --out plan --dry-run
+      cutout batch sample_repo/targets.csv --size 10arcsec --band r,z --rgb --out colour --grid colour.png
+    """
+    from ...batch.run import run_batch  # numpy, astropy: not for --help
+
+    repo = state.repository()
+    with Progress() as progress:
+        result = run_batch(repo, targets, dry_run=dry_run, progress=progress, planes=parse_planes(planes),
+                           jobs=jobs or os.cpu_count() or 1, grid_title=os.path.basename(targets),
+                           spell=flag_spelling, **options)
+    counts = result.counts
+    if dry_run:
+        plan = result.plan
+        echo_records(plan.summary(), fmt or "table")
+        diagnostic(f"plan: {len(plan.table)} targets, {plan.num_planned} in {len(plan.groups)} coadd file(s), "
+                   f"{counts['no_data']} without data, {counts['error']} invalid")
+        return
+    if fmt:
+        echo_records([{"targets": sum(counts.values()), **counts, "manifest": result.manifest,
+                       "grid": result.grid or ""}], fmt, single=True)
+    diagnostic(f"{sum(counts.values())} targets: {counts['ok']} ok, {counts['skipped']} skipped, "
+               f"{counts['no_data']} no data, {counts['error']} errors ({result.where}); manifest {result.manifest}")
+    if result.failed:
+        click.get_current_context().exit(EXIT_PARTIAL)

@@ -1,0 +1,122 @@
+"""``cutout subset``: write one cutout (or one per band) as FITS and/or PNG, and colour pictures."""
+
+from __future__ import annotations
+
+import click
+
+from ...cutouts.options import ReadOptions
+from ...cutouts.request import request_from_options
+from ...errors import InputError
+from ...writers.atomic import check_writable
+from ...writers.paths import per_band
+from ..options import (dataset_type_option, dec_option, format_option, max_pixels_option, origin_option, parse_bands,
+                       parse_planes, patch_option, planes_option, ra_option, size_option, stretch_option, tract_option)
+from ..output import diagnostic, echo_records
+from ..state import pass_state
+
+PARTIAL_NOTE = "note: the box extends beyond the data; missing pixels are NaN (IMAGE, VARIANCE) and NO_DATA (MASK)"
+
+
+@click.command("subset", context_settings={"max_content_width": 100})
+@click.argument("fits_file", required=False, type=click.Path(dir_okay=False))
+@ra_option
+@dec_option
+@size_option
+@click.option("--band", metavar="B", help="Band of the coadd (with a repository); several as g,r,i.")
+@tract_option
+@patch_option
+@click.option("--box", "box_text", metavar="X0,Y0,W,H", help="Box corner and size in pixels (PARENT unless --origin local).")
+@click.option("--pos", "pos", metavar="REGION",
+              help='The box enclosing an IVOA POS region (degrees): "CIRCLE ra dec r", "POLYGON ...", "RANGE ...".')
+@click.option("--mask-outside", is_flag=True, help="With --pos: pixels outside the region become NaN / NO_DATA.")
+@origin_option
+@dataset_type_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="FITS output (afw layout: IMAGE, MASK, VARIANCE).")
+@click.option("--png", "png", type=click.Path(dir_okay=False), help="PNG output of the IMAGE plane, north up.")
+@click.option("--rgb", type=click.Path(dir_okay=False),
+              help="Colour PNG of two or three bands (--band g,r,i: bluest first; Lupton et al. asinh).")
+@planes_option
+@click.option("--mode", type=click.Choice(["partial", "strict"]), default="partial", show_default=True,
+              help="partial: pixels outside the data are NaN / NO_DATA; strict: such a box is an error.")
+@stretch_option
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@max_pixels_option
+@format_option
+@pass_state
+def command(state, *, fits_file, ra, dec, size, band, tract, patch, box_text, pos, mask_outside, origin, dataset_type,
+            output, png, rgb, planes, mode, stretch, overwrite, max_pixels, fmt):
+    """Cut one box out of a coadd (or of FITS_FILE) and write it.
+
+    The box is either centred on --ra/--dec with --size (tract and patch
+    resolved with findTract + findPatch unless --tract/--patch are given), or
+    --box X0,Y0,W,H of --tract/--patch (PARENT pixels unless --origin local).
+    A box that does not fit in one patch is assembled from the patches of
+    its tract (inner regions, same pixel grid, never resampled); give
+    --tract without --patch to cut any box of a tract that way.
+    Pixels are copied unresampled; the FITS output keeps the sky WCS, XY0
+    (LTV1/2 and the A WCS) and the MP_* mask planes of the source.
+    An existing output is never replaced without --overwrite.  With several
+    bands (--band g,r,i) one cutout per band is written: '{band}' in -o/--png
+    is replaced by the band, else _<band> is added before the extension.
+
+    \b
+    Examples:
+      cutout subset --ra 53.318792 --dec -27.844306 --size 60arcsec --band r -o agn11.fits --png agn11.png
+      cutout subset --tract 5063 --patch 33 --band r --box 11200,9100,300,300 -o box.fits
+      cutout subset image.fits --ra 150.1 --dec 2.2 --size 30arcsec -o small.fits
+      cutout subset --pos "CIRCLE 53.318792 -27.844306 0.005" --band r --mask-outside -o circle.fits
+      cutout subset --ra 53.318792 --dec -27.844306 --size 40arcsec --band r,z -o 'agn11_{band}.fits' --rgb agn11_rgb.png
+    """
+    from ...cutouts.handle import open_image  # fitsio, numpy: not for --help
+    from ...writers.rgb import write_colour
+
+    if not output and not png and not rgb:
+        raise InputError("nothing to write", "give -o OUT.fits, --png OUT.png and/or --rgb OUT.png")
+    options = ReadOptions(planes=parse_planes(planes), mode=mode, max_pixels=max_pixels)
+    bands = parse_bands(band)
+    paths = _output_paths(output, png, rgb, bands, overwrite=overwrite)
+    request = request_from_options(ra=ra, dec=dec, size=size, tract=tract, patch=patch, box=box_text, pos=pos,
+                                   mask_outside=mask_outside, origin=origin, band=band, image=fits_file is not None)
+    if fits_file:
+        with open_image(fits_file, remote=state.remote_options()) as image:
+            cutouts = [request.from_image(image, options=options)]
+    else:
+        repo = state.repository()
+        cutouts = [request.from_repository(repo, b, dataset_type=dataset_type, options=options) for b in bands]
+    records = [_write(cutout, fits_path, png_path, stretch=stretch, overwrite=overwrite, centred=request.centred,
+                      from_file=bool(fits_file)) for cutout, (fits_path, png_path) in zip(cutouts, paths)]
+    if rgb:
+        write_colour(rgb, [cutout.display_plane() for cutout in cutouts], overwrite=overwrite)
+        records = [{**record, "rgb": rgb} for record in records]
+    echo_records(records, fmt, single=True)
+    if not all(cutout.provenance["complete"] for cutout in cutouts):
+        diagnostic(PARTIAL_NOTE)
+
+
+def _output_paths(output, png, rgb, bands, *, overwrite: bool) -> list[tuple]:
+    """The (FITS, PNG) paths of each band, each checked writable, as is the colour picture's."""
+    from ...writers.rgb import check_colour_bands
+
+    if rgb:
+        check_colour_bands(len(bands))
+    paths = [(per_band(output, b, len(bands)), per_band(png, b, len(bands))) for b in bands]
+    for path in [p for pair in paths for p in pair] + [rgb]:
+        if path:
+            check_writable(path, overwrite)
+    return paths
+
+
+def _write(cutout, fits_path, png_path, *, stretch: str, overwrite: bool, centred: bool, from_file: bool) -> dict:
+    """Write one cutout's files; its record (dataset, files, centre, box, completeness)."""
+    if fits_path:
+        cutout.writeto(fits_path, overwrite=overwrite)
+    if png_path:
+        cutout.to_png(png_path, stretch=stretch, overwrite=overwrite)
+    provenance = cutout.provenance
+    record = {} if from_file else {key: provenance[key] for key in ("tract", "patch", "band")}
+    if "source_ids" in provenance:
+        record["sources"] = ";".join(provenance["source_ids"])
+    record.update({"fits": fits_path or "", "png": png_path or ""})
+    if centred:
+        record.update({"center_x": provenance["center_x"], "center_y": provenance["center_y"]})
+    return {**record, **cutout.bbox.as_dict(), "complete": provenance["complete"]}

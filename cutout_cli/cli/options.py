@@ -1,0 +1,49 @@
+"""Options and parsing helpers shared by the command modules (light imports only: ``cutout --help``
+imports every command module)."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import InputError
+from ..sky.box import DEFAULT_MAX_PIXELS
+from .output import FORMATS
+
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                             help="Output format of the records printed on stdout.")
+origin_option = click.option("--origin", type=click.Choice(["parent", "local"]), default="parent", show_default=True,
+                             help="PARENT: tract pixels (include the patch XY0); LOCAL: pixels from the patch's first pixel.")
+ra_option = click.option("--ra", metavar="RA", help="Right ascension: degrees, or hours as 03:33:20.6.")
+dec_option = click.option("--dec", metavar="DEC", help="Declination: degrees, or -27:49:10.")
+size_option = click.option("--size", metavar="SIZE", help="Cutout size: 300, 300px, 60arcsec, 1arcmin, 0.01deg or W,H.")
+tract_option = click.option("--tract", type=int, help="Tract id.")
+patch_option = click.option("--patch", metavar="P", help="Patch: sequential index (14) or x,y (4,1).")
+max_pixels_option = click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True,
+                                 help="Refuse cutouts larger than this many pixels per plane.")
+dataset_type_option = click.option("--dataset-type", metavar="NAME", help="Dataset type (default deep_coadd).")
+planes_option = click.option("--planes", default="image,mask,variance", show_default=True,
+                             help="Planes to write, comma-separated.")
+stretch_option = click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh",
+                              show_default=True, help="PNG stretch (limits from zscale).")
+
+
+def parse_planes(text: str) -> tuple[str, ...]:
+    """``image,mask,variance`` -> ``("IMAGE", "MASK", "VARIANCE")`` (order kept, duplicates dropped;
+    the names are checked by :class:`~cutout_cli.cutouts.options.ReadOptions`)."""
+    return tuple(dict.fromkeys(p.strip().upper() for p in text.split(",") if p.strip()))
+
+
+def parse_bands(text: str | None) -> list[str | None]:
+    """``g,r,i`` -> ``["g", "r", "i"]``; no band: ``[None]`` (one cutout, of a FITS file)."""
+    if text is None:
+        return [None]
+    bands = [b.strip() for b in text.split(",") if b.strip()]
+    if not bands:
+        raise InputError(f"cannot read bands {text!r}", "give --band r, or --band g,r,i for several")
+    return bands
+
+
+def box_record(box, origin: str, xy0: tuple[int, int]) -> dict:
+    """Box fields in the requested origin (LOCAL subtracts the image's XY0)."""
+    shown = box.to_local(xy0) if origin == "local" else box
+    return {"origin": origin, **shown.as_dict()}

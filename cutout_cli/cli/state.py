@@ -1,0 +1,44 @@
+"""What the global options of ``cutout`` say, for every command: one :class:`CliState` per invocation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import click
+
+from ..storage.remote import RemoteOptions
+
+__all__ = ["CliState", "pass_state"]
+
+
+@dataclass
+class CliState:
+    """The global options (``--repo``, ``--anon``, ``--endpoint-url``, ``-v``, ``-q``) and what they open.
+
+    ``verbosity`` counts ``-v`` (``-vv``, ``--verbose``...): from 1 an internal
+    error prints its traceback.  The repository is opened on first use, once.
+    """
+
+    repo_root: str | None = None
+    anon: bool = False
+    endpoint_url: str | None = None
+    verbosity: int = 0
+    quiet: bool = False
+    _repository: object = field(default=None, repr=False, compare=False)
+
+    def repository(self):
+        """The repository named by ``--repo`` (a repo.json repository or an indexed image folder)."""
+        if self._repository is None:
+            from ..repository import open_repository  # the library, only once a command needs it
+
+            self._repository = open_repository(self.repo_root, anon=self.anon,
+                                               endpoint_url=self.endpoint_url)
+        return self._repository
+
+    def remote_options(self):
+        """:class:`~cutout_cli.storage.remote.RemoteOptions` from the global options, for files given by URL."""
+        return RemoteOptions.from_env(self.anon, self.endpoint_url)
+
+
+#: Decorator giving a command the invocation's :class:`CliState` as its first argument.
+pass_state = click.make_pass_decorator(CliState, ensure=True)

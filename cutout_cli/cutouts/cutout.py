@@ -1,0 +1,165 @@
+"""The cutout: pixel planes of a PARENT-pixel box, their headers, and where they came from.
+
+The pixels are the source file's pixels, unresampled; arrays are indexed
+``[y, x]`` with row 0 at PARENT ``y = bbox.begin_y``.  A cutout writes
+itself as an afw-layout FITS file or a PNG, and converts to astropy's NDData
+and CCDData.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from ..errors import InputError
+from ..fits.planes import NO_DATA_BIT_DEFAULT
+from ..sky.box import Box
+
+__all__ = ["Cutout", "BAD_MASK_PLANES"]
+
+BAD_MASK_PLANES = ("BAD", "SAT", "NO_DATA", "SUSPECT")
+
+
+@dataclass
+class Cutout:
+    """A cutout: pixel planes, their headers, and where they came from.
+
+    Attributes
+    ----------
+    bbox : Box
+        The cutout's box in PARENT (tract) pixels; ``bbox.begin`` is XY0.
+    planes : dict of str to numpy.ndarray
+        ``IMAGE`` (float32), ``MASK`` (int32), ``VARIANCE`` (float32), as
+        requested; arrays indexed ``[y, x]``, row 0 at PARENT ``y = bbox.begin_y``.
+    headers : dict of str to Header
+        Per-plane headers, ready to write.
+    primary_header : Header
+        Provenance (source file, dataset id, box, tool version, request).
+    mask_planes : dict of str to int
+        Mask plane bits (``MP_<NAME>`` of the MASK header); empty when the
+        cutout has no MASK plane.
+    """
+
+    bbox: Box
+    planes: dict
+    headers: dict
+    primary_header: object
+    mask_planes: dict = field(default_factory=dict)
+    unit: str | None = None
+    source: str = ""
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def xy0(self) -> tuple[int, int]:
+        """PARENT pixel of the first array pixel."""
+        return (self.bbox.begin_x, self.bbox.begin_y)
+
+    @property
+    def image(self):
+        return self.planes.get("IMAGE")
+
+    @property
+    def mask(self):
+        return self.planes.get("MASK")
+
+    @property
+    def variance(self):
+        return self.planes.get("VARIANCE")
+
+    @cached_property
+    def wcs(self):
+        """astropy celestial WCS of the cutout array (pixel ``origin=0`` is the first array pixel)."""
+        from astropy.wcs import WCS
+
+        first = next(iter(self.headers.values()))
+        return WCS(first.to_astropy(), naxis=2).celestial
+
+    def writeto(self, path, overwrite: bool = False) -> None:
+        """Write the afw-layout FITS file (primary + planes), atomically."""
+        from ..writers.fits import write_exposure
+
+        write_exposure(path, self.primary_header,
+                       [(name, self.planes[name], self.headers[name]) for name in self.planes],
+                       overwrite=overwrite)
+
+    def to_png(self, path, stretch: str = "asinh", limits="zscale", overwrite: bool = False) -> None:
+        """Write the IMAGE plane as a north-up PNG (asinh stretch, zscale limits by default)."""
+        from ..writers.png import write_png
+
+        write_png(path, self.display_plane(), stretch=stretch, limits=limits, overwrite=overwrite)
+
+    def display_plane(self):
+        """The IMAGE plane, to draw; InputError for a cutout read without it."""
+        if self.image is None:
+            raise InputError("this cutout has no IMAGE plane to draw", "include IMAGE in {}",
+                             options=[("planes", None)])
+        return self.image
+
+    @property
+    def no_data_value(self) -> int:
+        """The MASK value marking pixels outside the data (the NO_DATA bit)."""
+        return 1 << self.mask_planes.get("NO_DATA", NO_DATA_BIT_DEFAULT)
+
+    # -- the astropy ecosystem ------------------------------------------------
+    def bad_pixels(self, planes=BAD_MASK_PLANES):
+        """Boolean array: pixels with any of the named mask planes set (all False without a MASK)."""
+        if self.mask is None:
+            return None
+        bits = 0
+        for name in planes:
+            if name in self.mask_planes:
+                bits |= 1 << self.mask_planes[name]
+        return (self.mask & bits) != 0
+
+    def _nd_parts(self, bad_planes):
+        from astropy import units as u
+        from astropy.nddata import VarianceUncertainty
+
+        unit = u.Unit(self.unit) if self.unit else u.dimensionless_unscaled
+        uncertainty = VarianceUncertainty(self.variance, unit=unit**2) if self.variance is not None else None
+        meta = {"xy0": self.xy0, "mask_planes": dict(self.mask_planes), **self.provenance}
+        return unit, uncertainty, self.bad_pixels(bad_planes), meta
+
+    def to_nddata(self, bad_planes=BAD_MASK_PLANES):
+        """astropy ``NDData``: image, variance as ``VarianceUncertainty``, boolean mask, WCS, unit.
+
+        The boolean mask flags pixels with any of ``bad_planes`` set; the full
+        integer mask stays available as :attr:`mask`.
+        """
+        from astropy.nddata import NDData
+
+        unit, uncertainty, mask, meta = self._nd_parts(bad_planes)
+        return NDData(self.image, uncertainty=uncertainty, mask=mask, wcs=self.wcs, meta=meta, unit=unit)
+
+    def to_ccddata(self, bad_planes=BAD_MASK_PLANES):
+        """astropy ``CCDData`` (same content as :meth:`to_nddata`; header = the primary provenance)."""
+        from astropy.nddata import CCDData
+
+        unit, uncertainty, mask, _ = self._nd_parts(bad_planes)
+        meta = self.primary_header.to_astropy()
+        return CCDData(self.image, uncertainty=uncertainty, mask=mask, wcs=self.wcs, meta=meta, unit=unit)
+
+    # -- notebooks --------------------------------------------------------------
+    def _repr_png_(self) -> bytes:
+        """North-up PNG (asinh stretch, zscale limits) for Jupyter."""
+        from ..writers.png import png_bytes
+
+        return png_bytes(self.display_plane())
+
+    def _repr_html_(self) -> str:
+        import base64
+        import html
+
+        picture = base64.b64encode(self._repr_png_()).decode()
+        p = self.provenance
+        label = " ".join(f"{k}={p[k]}" for k in ("id", "tract", "patch", "band") if p.get(k) is not None)
+        caption = html.escape(f"{label} box [{self.bbox.begin_x}:{self.bbox.end_x}, "
+                              f"{self.bbox.begin_y}:{self.bbox.end_y}) PARENT, xy0={self.xy0}")
+        scale = max(1, 256 // max(self.bbox.width, self.bbox.height))
+        return (f'<figure style="display:inline-block;margin:4px"><img src="data:image/png;base64,{picture}" '
+                f'width="{self.bbox.width * scale}" style="image-rendering:pixelated"/>'
+                f'<figcaption style="font-size:small">{caption}</figcaption></figure>')
+
+    def __repr__(self) -> str:
+        planes = ",".join(self.planes)
+        return f"<Cutout {self.bbox} planes={planes} source={self.source!r}>"

@@ -1,0 +1,262 @@
+"""Open a coadd (afw ExposureF layout) or a plain FITS image, local or remote, and read boxes of it.
+
+A :class:`CoaddFile` is one reading core over a *source*, which finds the
+file's HDUs and gives each plane a *plane reader* (``read(rows, cols)``,
+``cost``, ``expect``, ``clear_cache``):
+
+* :class:`~cutout_cli.fits.local.LocalSource` for a path: a memory map for
+  uncompressed planes, cutout's tile decoder or cfitsio for compressed ones;
+* :class:`~cutout_cli.fits.ranged.RangedSource` for an ``s3://`` or
+  ``http(s)://`` URL: astropy's section reader with the tiles' bytes
+  prefetched in few requests.
+
+Everything else (plane discovery, XY0, the WCS, fill values, the choice of a
+second thread, error texts) is here, once.  With a second core, a plane whose
+decoding takes long is read on a second thread (:meth:`CoaddFile.read_planes`).
+
+Conventions: boxes are in PARENT pixels (the file's XY0 is added to LOCAL
+array indices); arrays are indexed ``[y, x]`` with row 0 the first (southern,
+for north-up coadds) row of the file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from concurrent.futures import wait as cf_wait
+from functools import cached_property
+
+import numpy as np
+
+from ..calibration import SECOND_THREAD_MIN_US_PER_TILE
+from ..errors import DataError, NotFoundError, first_line
+from ..sky.box import Box
+from ..storage.base import is_remote
+from .planes import (NO_DATA_BIT_DEFAULT, PLANES, PlaneHeaders, PlaneIndex, PlaneList, ReadFailure,
+                     mask_planes_from_header, read_xy0)
+from .threads import second_thread
+
+__all__ = ["CoaddFile", "open_image_file", "PLANES"]
+
+
+class CoaddFile:
+    """An opened coadd or plain FITS image.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A local FITS file, or the ``s3://`` / ``http(s)://`` URL of one.
+        afw coadds are recognised by their ``EXTNAME`` IMAGE/MASK/VARIANCE
+        planes; otherwise the first HDU holding a 2-D image is the IMAGE plane.
+    remote : cutout_cli.storage.remote.RemoteOptions, optional
+        How to reach a URL (default: from the environment).
+
+    Attributes
+    ----------
+    planes : sequence of str
+        The planes present, among IMAGE, MASK, VARIANCE (found lazily in a remote file).
+    xy0 : (int, int)
+        PARENT pixel of the first array pixel (from ``LTV1/2`` or the ``A`` WCS).
+    bbox : Box
+        PARENT box of the image.
+    source : LocalSource or RangedSource
+        Where the bytes come from (a remote source's ``reader`` counts requests).
+    """
+
+    def __init__(self, path, *, remote=None):
+        if is_remote(path):
+            from .ranged import RangedSource
+
+            self.path = path
+            self.source = RangedSource(path, remote)
+        else:
+            from .local import LocalSource
+
+            self.path = os.fspath(path)
+            self.source = LocalSource(self.path)
+        self._readers: dict[str, object] = {}
+        try:
+            self._index = PlaneIndex(self.path, self.source.describe_next)
+            image = self._index.image()
+            if self.source.scan_at_open:
+                self._index.present()
+            self.primary_header = self.source.primary_header
+            self.planes = PlaneList(self._index)
+            self.plane_headers = PlaneHeaders(self._index, self.source.header)
+            self.shape = image.shape
+            self.xy0 = read_xy0(self.plane_headers["IMAGE"])
+            self.bbox = Box(self.xy0[0], self.xy0[1], self.shape[1], self.shape[0])
+        except BaseException:
+            self.close()
+            raise
+
+    # -- context management ---------------------------------------------------
+    def close(self) -> None:
+        self._readers = {}  # the readers go first: a memory map closes only when no array is over it
+        self.source.close()
+
+    def expect(self, boxes, planes=PLANES) -> None:
+        """Announce the PARENT boxes of ``planes`` that will be read next (a batch task's), so that each
+        tile they touch is decoded once, down to the last row any of them needs, instead of in part
+        and then again (planes read by :mod:`cutout_cli.fits.tiles`; a no-op for the others)."""
+        sections = []
+        for box in boxes:
+            inside = box.intersection(self.bbox)
+            if not inside.is_empty:
+                sections.append(inside.slices(self.xy0))
+        for plane in planes:
+            if plane in self._readers or plane in self.planes:
+                self.plane_reader(plane).expect(sections)
+
+    def clear_cache(self) -> None:
+        """Forget the decoded tiles kept for later boxes (reads decode again; their memory is reused)."""
+        for reader in self._readers.values():
+            reader.clear_cache()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- metadata -------------------------------------------------------------
+    @cached_property
+    def wcs(self):
+        """astropy celestial WCS of the IMAGE plane; pixel ``origin=0`` is the LOCAL array."""
+        from astropy.wcs import WCS
+
+        try:
+            wcs = WCS(self.plane_headers["IMAGE"].to_astropy(), naxis=2)
+        except Exception as err:  # astropy raises many types for broken WCS keywords
+            raise DataError(f"{self.path}: cannot read the WCS: {first_line(err)}") from None
+        if not wcs.has_celestial:
+            raise DataError(f"{self.path} has no celestial WCS", "give a file with RA/Dec WCS keywords")
+        return wcs.celestial
+
+    @cached_property
+    def mask_planes(self) -> dict[str, int]:
+        """Mask plane bits, ``{name: bit}``, from the MASK header."""
+        if "MASK" not in self.plane_headers:
+            return {}
+        return mask_planes_from_header(self.plane_headers["MASK"])
+
+    @cached_property
+    def unit(self) -> str | None:
+        """Pixel unit of the IMAGE plane (``BUNIT`` of the plane or, for older files, the primary)."""
+        for header in (self.plane_headers["IMAGE"], self.primary_header):
+            if "BUNIT" in header:
+                return str(header["BUNIT"]).strip()
+        return None
+
+    @property
+    def no_data_value(self) -> int:
+        """The MASK value marking pixels outside the data (the NO_DATA bit)."""
+        return 1 << self.mask_planes.get("NO_DATA", NO_DATA_BIT_DEFAULT)
+
+    @cached_property
+    def pixel_scale(self) -> float:
+        """IMAGE pixel scale in arcsec/pixel (geometric mean of the two axes)."""
+        from astropy.wcs.utils import proj_plane_pixel_scales
+
+        return float(math.sqrt(float(np.prod(proj_plane_pixel_scales(self.wcs)))) * 3600.0)
+
+    def sky_to_pixel(self, ra, dec):
+        """Float PARENT pixel position(s) of sky position(s) in degrees (SIP distortion included)."""
+        with warnings.catch_warnings():  # the SIP inverse warns on positions off the projection (NaN)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            x, y = self.wcs.all_world2pix(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float), 0, quiet=True)
+        return x + self.xy0[0], y + self.xy0[1]
+
+    # -- pixels ---------------------------------------------------------------
+    def fill_value(self, plane: str):
+        """Value of pixels outside the data: NaN, or the NO_DATA bit for MASK."""
+        return self.no_data_value if plane == "MASK" else np.nan
+
+    def read(self, plane: str, box: Box) -> np.ndarray:
+        """Pixels of ``plane`` in PARENT ``box``; parts outside the image get :meth:`fill_value`.
+
+        Only the intersection with the image is read from the file.
+        """
+        inside = box.intersection(self.bbox)
+        if inside.is_empty:
+            raise NotFoundError(f"box {box} lies wholly outside the image {self.bbox} of {self.path}")
+        data = self.read_section(plane, *inside.slices(self.xy0))
+        if inside == box:
+            return data
+        fill = self.fill_value(plane)
+        dtype = data.dtype if plane == "MASK" or data.dtype.kind == "f" else np.result_type(data.dtype, np.float32)
+        out = np.full(box.shape, fill, dtype=dtype)
+        out[inside.slices((box.begin_x, box.begin_y))] = data
+        return out
+
+    def read_planes(self, planes, box: Box) -> dict:
+        """``{plane: read(plane, box)}`` for several planes.
+
+        With a second core (:func:`~cutout_cli.fits.threads.second_thread`),
+        when every compressed plane is read by :mod:`cutout_cli.fits.tiles`, the one
+        whose decoding is estimated longest is read on the second thread while
+        this one reads the others, if its tiles are large enough to be worth it
+        (:data:`SECOND_THREAD_MIN_US_PER_TILE`).
+        """
+        planes = list(planes)
+        elsewhere = self._plane_for_second_thread(planes, box)
+        if elsewhere is None:
+            return {p: self.read(p, box) for p in planes}
+        other = second_thread().submit(self.read, elsewhere, box)
+        try:
+            arrays = {p: self.read(p, box) for p in planes if p != elsewhere}
+        except BaseException:
+            cf_wait([other])  # the file stays in use until the other read ends
+            raise
+        arrays[elsewhere] = other.result()
+        return {p: arrays[p] for p in planes}
+
+    def _plane_for_second_thread(self, planes, box: Box) -> str | None:
+        if len(planes) < 2 or second_thread() is None:
+            return None
+        inside = box.intersection(self.bbox)
+        if inside.is_empty or any(p not in self.planes for p in planes):
+            return None
+        rows, cols = inside.slices(self.xy0)
+        costs = {p: self.plane_reader(p).cost(rows, cols) for p in planes}
+        # only while every plane is read with the GIL mostly released: by the tile decoder, or from the
+        # memory map (cfitsio, through fitsio, and astropy hold it for a whole read)
+        if any(cost is None or not cost.ours_is_cheaper for cost in costs.values()):
+            return None
+        longest = max(costs, key=lambda p: costs[p].ours)
+        cost = costs[longest]
+        return longest if cost.tiles and cost.ours >= SECOND_THREAD_MIN_US_PER_TILE * cost.tiles else None
+
+    def plane_reader(self, plane: str):
+        """The reader of ``plane`` (made on first use): :mod:`cutout_cli.fits.local`'s or
+        :mod:`cutout_cli.fits.ranged`'s; NotFoundError when the file has no such plane."""
+        reader = self._readers.get(plane)
+        if reader is None:
+            hdu = self._index.find(plane)
+            if hdu is None:
+                raise NotFoundError(f"{self.path} has no {plane} plane", f"planes present: {', '.join(self.planes)}")
+            reader = self._readers[plane] = self.source.plane_reader(hdu)
+        return reader
+
+    def hdu_index(self, plane: str) -> int | None:
+        """The HDU number (0: primary) holding ``plane``, or None."""
+        hdu = self._index.find(plane)
+        return None if hdu is None else hdu.index
+
+    def read_section(self, plane: str, rows: slice, cols: slice) -> np.ndarray:
+        """LOCAL array section ``[rows, cols]`` of ``plane``, wholly inside the image, native-endian
+        (only the tiles it needs are decompressed, by the cheaper reader)."""
+        self.source.check_open()
+        reader = self.plane_reader(plane)
+        try:
+            return reader.read(rows, cols)
+        except ReadFailure as err:
+            raise DataError(f"cannot read {plane} pixels of {self.path}: {err}",
+                            "the file may be truncated or corrupt") from None
+
+
+def open_image_file(path, remote=None) -> CoaddFile:
+    """Open a coadd or FITS image, a local path or an ``s3://`` / ``http(s)://`` URL (``remote``: a
+    :class:`~cutout_cli.storage.remote.RemoteOptions`, default from the environment)."""
+    return CoaddFile(path, remote=remote)

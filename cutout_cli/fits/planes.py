@@ -1,0 +1,206 @@
+"""Which HDUs of a file are its IMAGE, MASK and VARIANCE planes, found as lazily as the file allows.
+
+An afw Exposure (and an lsst.images image) names its planes by ``EXTNAME``;
+any other FITS file is read as a plain image: its first 2-D image HDU is the
+IMAGE plane and it has no other.  A :class:`PlaneIndex` asks a source (the
+local or the ranged one, :mod:`cutout_cli.fits.coadd`) to describe HDUs one
+after the other only until the plane asked for is found, so that a remote
+IMAGE-only cutout never reads the VARIANCE header.
+
+Conventions: shapes are numpy ``(rows, columns)``; HDU indices count from 0
+(the primary HDU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import DataError
+
+__all__ = ["PLANES", "NO_DATA_BIT_DEFAULT", "HduInfo", "PlaneIndex", "PlaneList", "PlaneHeaders", "PlaneReader",
+           "ReadFailure", "mask_planes_from_header", "read_xy0"]
+
+PLANES = ("IMAGE", "MASK", "VARIANCE")
+NO_DATA_BIT_DEFAULT = 8
+
+
+class ReadFailure(Exception):
+    """A plane reader could not read pixels (its message says why); the coadd reports it as a DataError."""
+
+
+class PlaneReader:
+    """The plane-reader seam: what a source gives :class:`~cutout_cli.fits.coadd.CoaddFile` for each plane.
+
+    :meth:`read` is the one method a reader must have; the others have
+    defaults for readers that keep nothing and hold the GIL while they read.
+    ``tiled`` is cutout's tile decoder of the plane, when one reads it.
+    """
+
+    tiled = None
+
+    def read(self, rows: slice, cols: slice):
+        """The LOCAL section ``[rows, cols]`` (inside the image) as a native-endian array;
+        :class:`ReadFailure` when the bytes cannot be read or decoded."""
+        raise NotImplementedError
+
+    def cost(self, rows: slice, cols: slice):
+        """A :class:`~cutout_cli.fits.tiles.cost.ReadCost` of reading the section with the GIL mostly
+        released (the decoder, a memory map), or None: the read holds the GIL (no second thread)."""
+        return None
+
+    def expect(self, sections) -> None:
+        """Announce the LOCAL sections ``(rows, cols)`` about to be read (a decoder keeps their tiles)."""
+
+    def clear_cache(self) -> None:
+        """Forget what was kept for later reads."""
+
+
+@dataclass(frozen=True)
+class HduInfo:
+    """One HDU as a source describes it: its ``index``, upper-case ``extname``, numpy ``shape`` and
+    whether it is an image HDU (compressed or not)."""
+
+    index: int
+    extname: str
+    shape: tuple
+    is_image: bool
+
+    @property
+    def is_2d_image(self) -> bool:
+        return self.is_image and len(self.shape) == 2
+
+
+class PlaneIndex:
+    """The planes of one file, found by pulling HDU descriptions from ``describe_next(read_ahead)``
+    (a source method returning the next :class:`HduInfo`, or None after the last HDU)."""
+
+    def __init__(self, path: str, describe_next):
+        self.path = path
+        self._describe_next = describe_next
+        self._found: dict[str, HduInfo] = {}
+        self._first_image: HduInfo | None = None
+        self._done = False
+
+    def find(self, plane: str, read_ahead: bool = False) -> HduInfo | None:
+        """The HDU of ``plane``, or None; with ``read_ahead`` (the plane is about to be read) a
+        remote source fetches each header with what likely follows it."""
+        while plane not in self._found and not self._done and len(self._found) < len(PLANES):
+            self._take(self._describe_next(read_ahead))
+        if plane == "IMAGE" and "IMAGE" not in self._found and self._done and self._first_image is not None:
+            self._found = {"IMAGE": self._first_image}  # a plain image: its first 2-D HDU, and no other plane
+        return self._found.get(plane)
+
+    def image(self) -> HduInfo:
+        """The IMAGE plane's HDU; DataError when the file holds no 2-D image."""
+        hdu = self.find("IMAGE")
+        if hdu is None:
+            raise DataError(f"{self.path} holds no 2-D image", "give a FITS image or an afw coadd")
+        if len(hdu.shape) != 2:
+            raise DataError(f"{self.path}: the IMAGE plane is not 2-D (shape {hdu.shape})")
+        return hdu
+
+    def present(self, read_ahead: bool = False) -> tuple[str, ...]:
+        """Every plane present (reads every header it has to)."""
+        for plane in PLANES:
+            self.find(plane, read_ahead)
+        return tuple(p for p in PLANES if p in self._found)
+
+    def _take(self, hdu: HduInfo | None) -> None:
+        if hdu is None:
+            self._done = True
+            return
+        if hdu.is_2d_image and self._first_image is None:
+            self._first_image = hdu
+        if hdu.is_image and hdu.extname in PLANES and hdu.extname not in self._found:
+            self._found[hdu.extname] = hdu
+            image = self._found.get("IMAGE")
+            for name, other in self._found.items():
+                if image is not None and other.shape != image.shape:
+                    raise DataError(f"{self.path}: plane {name} has a different shape from IMAGE")
+
+
+class PlaneList(Sequence):
+    """The planes of a file as a sequence (``CoaddFile.planes``): ``"MASK" in planes`` reads no more
+    headers than needed; iterating, comparing or ``len`` finds them all.
+
+    Membership tests and listing are how extraction and handles pick the planes they are about to
+    read, so planes found that way are found with read-ahead.
+    """
+
+    def __init__(self, index: PlaneIndex):
+        self._index = index
+
+    def __contains__(self, plane) -> bool:
+        return self._index.find(plane, read_ahead=True) is not None
+
+    def _all(self) -> tuple:
+        return self._index.present(read_ahead=True)
+
+    def __getitem__(self, item):
+        return self._all()[item]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (PlaneList, tuple, list)):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+
+class PlaneHeaders(Mapping):
+    """``{plane: Header}`` whose headers are read when first asked for (``header_of(HduInfo)``)."""
+
+    def __init__(self, index: PlaneIndex, header_of):
+        self._index = index
+        self._header_of = header_of
+        self._headers: dict[int, object] = {}
+
+    def __getitem__(self, plane):
+        hdu = self._index.find(plane)
+        if hdu is None:
+            raise KeyError(plane)
+        if hdu.index not in self._headers:
+            self._headers[hdu.index] = self._header_of(hdu)
+        return self._headers[hdu.index]
+
+    def __contains__(self, plane) -> bool:
+        return self._index.find(plane) is not None
+
+    def __iter__(self):
+        return iter(self._index.present())
+
+    def __len__(self) -> int:
+        return len(self._index.present())
+
+
+def mask_planes_from_header(header) -> dict[str, int]:
+    """``{name: bit}`` from the ``MP_<NAME> = bit`` keywords of a MASK header, by bit."""
+    planes = {}
+    for name, value, _ in header.cards:
+        if name.startswith("MP_"):
+            try:
+                planes[name[3:]] = int(value)
+            except (TypeError, ValueError):
+                continue
+    return dict(sorted(planes.items(), key=lambda kv: kv[1]))
+
+
+def read_xy0(header) -> tuple[int, int]:
+    """PARENT pixel of a plane's first array pixel: from the ``A`` (LINEAR) WCS afw writes, else from
+    ``LTV1/2`` (XY0 = -LTV), else (0, 0)."""
+    if header.get("CTYPE1A", "").strip() == "LINEAR" and "CRVAL1A" in header:
+        return (int(round(header["CRVAL1A"] - (header.get("CRPIX1A", 1.0) - 1))),
+                int(round(header["CRVAL2A"] - (header.get("CRPIX2A", 1.0) - 1))))
+    if "LTV1" in header or "LTV2" in header:
+        return (-int(round(header.get("LTV1", 0))), -int(round(header.get("LTV2", 0))))
+    return (0, 0)

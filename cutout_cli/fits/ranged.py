@@ -1,0 +1,190 @@
+"""The ranged source of a :class:`~cutout_cli.fits.coadd.CoaddFile`: a file in remote storage (S3, HTTP),
+read fetching only the bytes a box needs.
+
+The file is opened with astropy (``fits.open`` with lazy HDU loading) on a
+:class:`~cutout_cli.storage.ranged.RangeReader`, and a box is read with
+``hdu.section[...]``, which decompresses only the tiles under it.  What goes
+over the network:
+
+* opening: one size lookup (HEAD), then the headers in block-aligned reads
+  with a small read-ahead (doubled while reads are sequential); an afw
+  plane's header is followed by its tile table, so the read-ahead after the
+  primary header usually brings the IMAGE header and part of its table along;
+* planes are found lazily (:mod:`cutout_cli.fits.planes`): an IMAGE-only
+  cutout never reads the VARIANCE header; when a plane is about to be read,
+  its header is fetched together with what the IMAGE plane's header and
+  table took (afw planes share a tiling), in one request instead of two or three;
+* a plane's tile table is read once (one request), then kept;
+* a box: its tiles' compressed bytes, one request per run of tiles adjacent
+  in the file, fetched before astropy asks for them (the one tile-table
+  parser, :class:`~cutout_cli.fits.tiles.table.TileTable`, says where they
+  are), then dropped.
+
+astropy's section reader alone would read each tile with its own request;
+the prefetch coalesces them.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import CutoutError, DataError, first_line
+from ..storage.ranged import RangeReader
+from ..storage.remote import RemoteOptions
+from .header import Header
+from .planes import HduInfo, PlaneReader, ReadFailure
+from .tiles.table import TableFormatError, TileTable
+
+__all__ = ["RangedSource", "RangedPlane", "MAX_HEADER_READ_AHEAD"]
+
+MAX_HEADER_READ_AHEAD = 1024 * 1024  # cap of the read-ahead of a plane's header and tile table
+
+
+class RangedSource:
+    """A FITS file at an ``s3://`` or ``http(s)://`` URL, for :class:`~cutout_cli.fits.coadd.CoaddFile`.
+
+    ``reader`` is the :class:`~cutout_cli.storage.ranged.RangeReader` under it
+    (its ``requests`` and ``bytes_fetched`` count the traffic).
+    """
+
+    scan_at_open = False  # every header costs a request: planes are found when asked for
+
+    def __init__(self, url: str, options: RemoteOptions | None = None):
+        from astropy.io import fits
+
+        self.path = url
+        self._hdul = None
+        self.reader = RangeReader(url, options or RemoteOptions.from_env())
+        self._next = 0
+        self._tables: dict[int, TileTable | None] = {}
+        self._span: int | None = None  # IMAGE header + tile table bytes: the read-ahead for the other planes
+        self._image_index: int | None = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._hdul = fits.open(self.reader, mode="readonly", memmap=False, lazy_load_hdus=True, cache=False)
+                self.primary_header = Header.from_astropy(self._hdul[0].header)
+        except CutoutError:
+            self.close()
+            raise
+        except Exception as err:  # astropy raises many types for a broken file
+            self.close()
+            raise DataError(f"cannot read the headers of {url}: {first_line(err)}") from None
+
+    def describe_next(self, read_ahead: bool = False) -> HduInfo | None:
+        """The next HDU (its header read), or None after the last."""
+        from astropy.io.fits import CompImageHDU, ImageHDU, PrimaryHDU
+
+        try:
+            if read_ahead and self._next > 0:
+                self._read_ahead()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                hdu = self._hdul[self._next]
+        except IndexError:
+            return None
+        except CutoutError:
+            raise
+        except Exception as err:
+            raise DataError(f"cannot read the headers of {self.path}: {first_line(err)}") from None
+        self._next += 1
+        is_image = isinstance(hdu, (PrimaryHDU, ImageHDU, CompImageHDU))
+        name = str(hdu.header.get("EXTNAME", "")).strip().upper()
+        info = HduInfo(self._next - 1, name, tuple(int(n) for n in hdu.shape) if is_image else (), is_image)
+        if name == "IMAGE" and self._image_index is None:
+            self._image_index = info.index
+        return info
+
+    def header(self, hdu: HduInfo) -> Header:
+        return Header.from_astropy(self._hdul[hdu.index].header)
+
+    def hdu(self, index: int):
+        """astropy's HDU ``index`` (its header read already)."""
+        return self._hdul[index]
+
+    def plane_reader(self, hdu: HduInfo) -> RangedPlane:
+        return RangedPlane(self, hdu.index)
+
+    def tile_table(self, index: int, load: bool = True) -> tuple[TileTable | None, np.ndarray | None]:
+        """The tile table of a compressed HDU and (with ``load``, one request, kept) its rows;
+        ``(None, None)`` for an uncompressed HDU or a table we cannot lay out (astropy reads it unaided)."""
+        from astropy.io.fits import CompImageHDU
+        from astropy.io.fits import Header as FitsHeader
+
+        hdu = self._hdul[index]
+        if index not in self._tables:
+            self._tables[index] = None
+            if isinstance(hdu, CompImageHDU):
+                info = hdu.fileinfo()
+                raw = self.reader.peek_range(info["hdrLoc"], info["datLoc"])
+                try:
+                    self._tables[index] = TileTable(FitsHeader.fromstring(raw.decode("ascii", "replace")))
+                except TableFormatError:
+                    pass
+        table = self._tables[index]
+        if table is None or not load:
+            return table, None
+        start = hdu.fileinfo()["datLoc"]
+        return table, table.rows(self.reader.peek_range(start, start + table.table_bytes))
+
+    def _read_ahead(self) -> None:
+        """Fetch, with the next HDU's header, as many bytes as the IMAGE plane's header and table take."""
+        if self._span is None and self._image_index is not None:
+            info = self._hdul[self._image_index].fileinfo()
+            table, _ = self.tile_table(self._image_index, load=False)
+            self._span = info["datLoc"] - info["hdrLoc"] + table.table_bytes if table is not None else 0
+        if not self._span:
+            return
+        info = self._hdul[self._next - 1].fileinfo()
+        start = info["datLoc"] + info["datSpan"]
+        if start < self.reader.size:
+            self.reader.keep(start, start + min(self._span, MAX_HEADER_READ_AHEAD))
+
+    def check_open(self) -> None:
+        if self._hdul is None:
+            raise DataError(f"{self.path} is closed", "open it again to read from it")
+
+    def close(self) -> None:
+        hdul, self._hdul = self._hdul, None
+        if hdul is not None:
+            hdul.close()
+        self.reader.close()
+
+
+class RangedPlane(PlaneReader):
+    """One plane of a remote file, read by astropy's ``section`` with its bytes prefetched (astropy holds
+    the GIL: no second thread)."""
+
+    def __init__(self, source: RangedSource, index: int):
+        self._source, self._index = source, index
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        reader = self._source.reader
+        try:
+            hdu = self._source.hdu(self._index)
+            reader.prefetch(self._byte_ranges(hdu, rows, cols))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = np.asarray(hdu.section[rows, cols])
+        except CutoutError:
+            raise
+        except Exception as err:  # astropy raises many types for a broken file
+            raise ReadFailure(first_line(err)) from None
+        finally:
+            reader.release()
+        return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
+
+    def _byte_ranges(self, hdu, rows: slice, cols: slice) -> list[tuple[int, int]]:
+        """File byte ranges holding the pixels ``[rows, cols]``."""
+        start = hdu.fileinfo()["datLoc"]
+        table, table_rows = self._source.tile_table(self._index)
+        if table is not None:
+            return [(start + a, start + b) for a, b in table.heap_ranges(table_rows, table.tile_indices(rows, cols))]
+        if hdu.header.get("ZIMAGE"):
+            return []  # a tile table we cannot lay out: astropy fetches each tile
+        itemsize = abs(int(hdu.header["BITPIX"])) // 8
+        width = int(hdu.header["NAXIS1"])
+        return [(start + (y * width + cols.start) * itemsize, start + (y * width + cols.stop) * itemsize)
+                for y in range(rows.start, rows.stop)]

@@ -1,0 +1,236 @@
+"""A seekable, read-only file over a remote object that fetches only what is read.
+
+Small reads (FITS header blocks) fetch a little ahead, doubled while reads are
+sequential; larger reads (tables) fetch exactly what is missing.  Fetched
+bytes are kept, so headers and tile descriptor tables are fetched once.
+:meth:`RangeReader.prefetch` brings given byte ranges in with few requests
+(near ranges coalesced) for the next reads, and :meth:`RangeReader.release`
+drops them.  fsspec's own caches either pull large blocks (readahead, block
+caches sized for throughput) or nothing, so the file under the reader is
+opened with ``cache_type="none"`` and caching is done here, by callers that
+know the file's layout.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import math
+
+from ..errors import DataError
+from .remote import RemoteOptions, call, open_file
+
+__all__ = ["RangeReader", "coalesce"]
+
+READAHEAD = 5760  # the first fetch of a small read: two FITS header blocks; doubled while reads are sequential
+MAX_READAHEAD = 64 * 1024
+SMALL_READ = READAHEAD  # reads up to this size get read-ahead (header blocks); larger ones are exact
+MERGE_GAP = 64 * 1024  # prefetch ranges closer than this are fetched as one request
+KEEP_LIMIT = 4 * 1024 * 1024  # fetched misses larger than this are not kept
+
+
+class RangeReader(io.RawIOBase):
+    """A seekable, read-only file over a remote object that fetches only what is read.
+
+    Small reads (header blocks) fetch a little ahead; larger reads (tables)
+    fetch exactly what is missing.  Fetched bytes are kept, so headers and
+    tile descriptor tables are fetched once.  :meth:`prefetch` brings given
+    byte ranges in with few requests (coalesced) for the next reads, and
+    :meth:`release` drops them.  ``requests`` and ``bytes_fetched`` count the
+    traffic.
+    """
+
+    def __init__(self, url: str, options: RemoteOptions):
+        super().__init__()
+        self.name = url
+        self.mode = "rb"
+        self._options = options
+        self._raw = open_file(url, options)
+        self.size = int(self._raw.size)
+        self._pos = 0
+        self._kept = _Extents()
+        self._transient = _Extents()
+        self._readahead = READAHEAD
+        self._last_end = -1
+        self.requests = 0
+        self.bytes_fetched = 0
+
+    # -- io.RawIOBase ---------------------------------------------------------------
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + int(offset))
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        start = self._pos
+        end = self.size if size is None or size < 0 else min(self.size, start + size)
+        if end <= start:
+            return b""
+        data = self._transient.get(start, end)
+        if data is None:
+            data = self._read_kept(start, end)
+        self._pos = end
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            raw, self._raw = self._raw, None
+            self._kept, self._transient = _Extents(), _Extents()
+            if raw is not None:
+                try:
+                    raw.close()
+                except Exception:  # closing a remote file only releases a session
+                    pass
+        super().close()
+
+    # -- fetching -------------------------------------------------------------------
+    def peek_range(self, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` (from what is kept, fetching what is missing); the position is unchanged."""
+        return self._read_kept(start, min(end, self.size))
+
+    def keep(self, start: int, end: int) -> None:
+        """Fetch what is missing of ``[start, end)`` now, and keep it (like headers and tables)."""
+        for gap_start, gap_end in self._kept.gaps(start, min(end, self.size)):
+            self._kept.add(gap_start, self._fetch(gap_start, gap_end))
+
+    def prefetch(self, ranges) -> None:
+        """Fetch byte ranges ``[(start, end), ...]`` for the next reads, coalescing near ones."""
+        for start, end in coalesce(ranges, MERGE_GAP):
+            if self._kept.get(start, end) is None and self._transient.get(start, end) is None:
+                self._transient.add(start, self._fetch(start, end))
+
+    def release(self) -> None:
+        """Drop the prefetched ranges."""
+        self._transient = _Extents()
+
+    def _read_kept(self, start: int, end: int) -> bytes:
+        for gap_start, gap_end in self._kept.gaps(start, end):
+            fetch_end = gap_end
+            if end - start <= SMALL_READ:
+                self._readahead = min(2 * self._readahead, MAX_READAHEAD) if gap_start == self._last_end \
+                    else READAHEAD
+                fetch_end = max(gap_end, min(gap_start + self._readahead, self.size, self._kept.next_start(gap_start)))
+            data = self._fetch(gap_start, fetch_end)
+            if len(data) > KEEP_LIMIT:
+                return self._assemble_uncached(start, end, gap_start, data)
+            self._kept.add(gap_start, data)
+        return self._kept.get(start, end)
+
+    def _assemble_uncached(self, start, end, fetched_start, fetched):
+        out = bytearray(end - start)
+        for gap_start, gap_end in self._kept.gaps(start, end):
+            if gap_start == fetched_start:
+                out[gap_start - start:gap_end - start] = fetched[:gap_end - gap_start]
+            else:
+                out[gap_start - start:gap_end - start] = self._fetch(gap_start, gap_end)
+        for s, data in self._kept.overlapping(start, end):
+            lo, hi = max(s, start), min(s + len(data), end)
+            out[lo - start:hi - start] = data[lo - s:hi - s]
+        return bytes(out)
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        raw = self._raw
+        if raw is None:
+            raise DataError(f"{self.name} is closed")
+
+        def get():
+            raw.seek(start)
+            return raw.read(end - start)
+
+        data = call(get, self.name, self._options)
+        self.requests += 1
+        self.bytes_fetched += len(data)
+        self._last_end = end
+        if len(data) != end - start:
+            raise DataError(f"short read from {self.name}: {len(data)} of {end - start} bytes at offset {start}",
+                            "the object may have changed or been truncated")
+        return data
+
+
+class _Extents:
+    """Non-overlapping byte extents ``start -> bytes`` with lookups by range."""
+
+    def __init__(self):
+        self._starts: list[int] = []
+        self._data: list[bytes] = []
+
+    def add(self, start: int, data: bytes) -> None:
+        if not data:
+            return
+        end = start + len(data)
+        # merge with every extent that overlaps or touches [start, end)
+        i = bisect.bisect_left(self._starts, start)
+        if i > 0 and self._starts[i - 1] + len(self._data[i - 1]) >= start:
+            i -= 1
+        j = i
+        new_start, pieces = start, []
+        while j < len(self._starts) and self._starts[j] <= end:
+            s, d = self._starts[j], self._data[j]
+            new_start = min(new_start, s)
+            pieces.append((s, d))
+            j += 1
+        if pieces:
+            new_end = max(end, max(s + len(d) for s, d in pieces))
+            buf = bytearray(new_end - new_start)
+            for s, d in pieces:
+                buf[s - new_start:s - new_start + len(d)] = d
+            buf[start - new_start:end - new_start] = data
+            data, start = bytes(buf), new_start
+        self._starts[i:j] = [start]
+        self._data[i:j] = [data]
+
+    def get(self, start: int, end: int) -> bytes | None:
+        """Bytes ``[start, end)`` if one extent holds them all, else None."""
+        i = bisect.bisect_right(self._starts, start) - 1
+        if i >= 0 and self._starts[i] + len(self._data[i]) >= end:
+            offset = start - self._starts[i]
+            return self._data[i][offset:offset + end - start]
+        return None
+
+    def overlapping(self, start: int, end: int):
+        i = max(0, bisect.bisect_right(self._starts, start) - 1)
+        while i < len(self._starts) and self._starts[i] < end:
+            if self._starts[i] + len(self._data[i]) > start:
+                yield self._starts[i], self._data[i]
+            i += 1
+
+    def gaps(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of ``[start, end)`` not held."""
+        out, pos = [], start
+        for s, d in self.overlapping(start, end):
+            if s > pos:
+                out.append((pos, s))
+            pos = max(pos, s + len(d))
+        if pos < end:
+            out.append((pos, end))
+        return out
+
+    def next_start(self, pos: int) -> int:
+        """Start of the first extent beginning after ``pos`` (a read-ahead stops there)."""
+        i = bisect.bisect_right(self._starts, pos)
+        return self._starts[i] if i < len(self._starts) else math.inf
+
+
+def coalesce(ranges, gap: int) -> list[tuple[int, int]]:
+    """Byte ranges ``[(start, end), ...]`` sorted, with those less than ``gap`` apart merged (empty ones dropped)."""
+    merged: list[list[int]] = []
+    for start, end in sorted(r for r in ranges if r[1] > r[0]):
+        if merged and start - merged[-1][1] <= gap:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged]

@@ -162,22 +162,27 @@ class TiledPlane:
         cfitsio (every tile whole, every time)."""
         lay = self.layout
         decode_ns, pixel_ns, cfitsio_ns = TILE_NS_PER_PIXEL[lay.compression, lay.quantized]
+        ty0, ty1, tx0, tx1 = lay.table.tile_span(rows, cols)
+        across = min((tx1 + 1) * lay.tile_w, lay.width) - tx0 * lay.tile_w  # pixels across the tiles crossed
+        tiles_rows = min((ty1 + 1) * lay.tile_h, lay.height) - ty0 * lay.tile_h
         # GZIP_2 byte planes are each the whole tile: all but the last are inflated whole
         partial = self.decoder.partial and lay.compression != "GZIP_2"
-        decoded = 0  # pixels to decompress here
-        touched = 0  # pixels of the tiles crossed: what cfitsio decompresses
-        pieces = 0
-        for index, (height, width), (_, needed, _, _), _ in lay.table.pieces(rows, cols):
-            pieces += 1
-            touched += height * width
-            cached = self._cache.get(index)
-            if cached is not None and cached.shape[-2] >= needed:
-                continue
-            rows_decoded = max(needed, int(self._rows_wanted[index])) if partial and cached is None else height
-            decoded += width * rows_decoded / max(1, int(self._reads_announced[index]))
+        decoded = 0  # pixels to decompress here (cfitsio decompresses every tile crossed, whole)
+        for ty in range(ty0, ty1 + 1):
+            height = min(lay.tile_h, lay.height - ty * lay.tile_h)
+            needed = min(rows.stop - ty * lay.tile_h, height)  # the box's last row in this row of tiles
+            for tx in range(tx0, tx1 + 1):
+                index = ty * lay.tiles_x + tx
+                cached = self._cache.get(index)
+                if cached is not None and cached.shape[-2] >= needed:
+                    continue
+                width = min(lay.tile_w, lay.width - tx * lay.tile_w)
+                rows_decoded = max(needed, int(self._rows_wanted[index])) if partial and cached is None else height
+                decoded += width * rows_decoded / max(1, int(self._reads_announced[index]))
+        pieces = (ty1 - ty0 + 1) * (tx1 - tx0 + 1)
         box_pixels = (rows.stop - rows.start) * (cols.stop - cols.start)
         ours = TILE_CALL_US + pieces * TILE_PIECE_US + (decoded * decode_ns + box_pixels * pixel_ns) / 1000
-        return ReadCost(ours, CFITSIO_CALL_US + touched * cfitsio_ns / 1000, pieces)
+        return ReadCost(ours, CFITSIO_CALL_US + tiles_rows * across * cfitsio_ns / 1000, pieces)
 
     @property
     def cached_tiles(self):

@@ -107,21 +107,27 @@ class TileTable:
         """The table's bytes as an array of rows (:attr:`row_dtype`)."""
         return np.frombuffer(table, dtype=self.row_dtype, count=self.nrows)
 
+    def tile_span(self, rows: slice, cols: slice) -> tuple[int, int, int, int]:
+        """``(ty0, ty1, tx0, tx1)``: the rows and columns of tiles under the section (inclusive)."""
+        return (rows.start // self.tile_h, (rows.stop - 1) // self.tile_h,
+                cols.start // self.tile_w, (cols.stop - 1) // self.tile_w)
+
     def tile_indices(self, rows: slice, cols: slice) -> np.ndarray:
         """Numbers of the tiles under the section, row of tiles by row of tiles."""
-        tx = np.arange(cols.start // self.tile_w, (cols.stop - 1) // self.tile_w + 1)
-        ty = np.arange(rows.start // self.tile_h, (rows.stop - 1) // self.tile_h + 1)
+        ty0, ty1, tx0, tx1 = self.tile_span(rows, cols)
+        tx, ty = np.arange(tx0, tx1 + 1), np.arange(ty0, ty1 + 1)
         return (ty[:, None] * self.tiles_x + tx[None, :]).ravel()
 
     def pieces(self, rows: slice, cols: slice):
         """For each tile under ``[rows, cols]``: its number, its shape, the part inside the section
         ``(ry0, ry1, rx0, rx1)`` in tile pixels, and where that part goes in the section."""
         y0, y1, x0, x1 = rows.start, rows.stop, cols.start, cols.stop
-        for ty in range(y0 // self.tile_h, (y1 - 1) // self.tile_h + 1):
+        ty0, ty1, tx0, tx1 = self.tile_span(rows, cols)
+        for ty in range(ty0, ty1 + 1):
             tile_y0 = ty * self.tile_h
             ry0, ry1 = max(y0, tile_y0) - tile_y0, min(y1, tile_y0 + self.tile_h) - tile_y0
             height = min(self.tile_h, self.height - tile_y0)
-            for tx in range(x0 // self.tile_w, (x1 - 1) // self.tile_w + 1):
+            for tx in range(tx0, tx1 + 1):
                 tile_x0 = tx * self.tile_w
                 rx0, rx1 = max(x0, tile_x0) - tile_x0, min(x1, tile_x0 + self.tile_w) - tile_x0
                 target = (slice(tile_y0 + ry0 - y0, tile_y0 + ry1 - y0),

@@ -1,7 +1,9 @@
 """Notebook display helpers: a grid of cutouts like the tutorial's figure of all targets.
 
 Pictures are Pillow images (Jupyter shows them inline); no matplotlib needed.
-Each panel is north up, east left, asinh stretch with its own zscale limits.
+Each panel is north up, east left (turned from the cutout's WCS: exact flips
+and quarter turns, a remaining rotation of the rendered picture), asinh
+stretch with its own zscale limits.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ __all__ = ["grid", "write_grid"]
 def _panels(cutouts, labels):
     if labels is None:
         labels = [str(c.provenance.get("id", i)) if c is not None else str(i) for i, c in enumerate(cutouts)]
-    return [(label, None if c is None else c.display_plane()) for label, c in zip(labels, cutouts)]
+    return [(label, None) if c is None else (label, c.display_plane(), c.wcs) for label, c in zip(labels, cutouts)]
 
 
 def grid(cutouts, labels=None, *, columns=None, panel_size: int = 160, title: str | None = None,

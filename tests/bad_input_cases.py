@@ -221,6 +221,12 @@ def _(env):
                    out=env.tmp / "out")
 
 
+@case("T19", "target list", "RA in hours of 24 or more (sexagesimal degrees need a d mark)", 1,
+      "hours, outside [0, 24)")
+def _(env):
+    return env.batch(env.write("t.csv", rows("a,53:19:07.65,-27:50:39")))
+
+
 # -- ids used in file names -----------------------------------------------------------
 ID_CASES = {
     "I1": ("../x", "x_r.fits"),
@@ -328,7 +334,7 @@ def _repo_with_file(env, content: bytes):
     return root
 
 
-@case("R7", "repository", "truncated FITS file", 5, "has no VARIANCE plane")
+@case("R7", "repository", "truncated FITS file", 5, "is truncated")
 def _(env):
     data = env.patch_file().read_bytes()
     return _subset_in(env, _repo_with_file(env, data[: len(data) // 2]))

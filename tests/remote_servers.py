@@ -124,6 +124,19 @@ http {{
 _LOG_LINE = re.compile(r'^(\S+) (\d+) (\d+) "([^"]*)" (\S+)$')
 
 
+@contextlib.contextmanager
+def nginx_serving(tmp_path_factory, name: str):
+    """``(root, server)``: a fresh folder and nginx serving it on 127.0.0.1 (files put there later are
+    served too); the test is skipped where nginx is not installed."""
+    import pytest
+
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed (.ci/run installs nginx-light)")
+    root = tmp_path_factory.mktemp(f"served_{name}")
+    with Nginx(root, tmp_path_factory.mktemp(f"nginx_{name}")) as server:
+        yield root, server
+
+
 class Nginx:
     """nginx serving ``root`` on a random port of 127.0.0.1 (use as a context manager)."""
 

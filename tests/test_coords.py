@@ -77,3 +77,50 @@ def test_int_box():
 def test_decimal_round_trip(ra, dec):
     assert parse_ra(repr(ra)) == pytest.approx(ra % 360.0)
     assert parse_dec(repr(dec)) == dec
+
+
+# -- RA hours must lie in [0, 24) (issue 17, item 5); truth from astropy's Angle --------------------
+
+@pytest.mark.parametrize("text", ["03:33:16.51", "03h33m16.51s", "3 33 16.51", "3:33", "00:00:00", "23:59:59.999",
+                                  "+03:33:16.51", "0h0m0.5s"])
+def test_sexagesimal_ra_in_hours_agrees_with_astropy(text):
+    from astropy.coordinates import Angle
+
+    assert parse_ra(text) == pytest.approx(Angle(text.replace(" ", ":"), unit="hourangle").degree % 360.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("text", ["53d19m07.65s", "53d19m", "353d19m07.65s", "53°19'07.65\"", "-10d30m"])
+def test_sexagesimal_degrees_marked_with_d_agree_with_astropy(text):
+    from astropy.coordinates import Angle
+
+    assert parse_ra(text) == pytest.approx(Angle(text).degree % 360.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("text, hours", [("25:00:00", 25.0), ("53:19:07.65", 53 + 19 / 60 + 7.65 / 3600),
+                                         ("24:00:00", 24.0), ("24h00m00s", 24.0), ("-01:00:00", -1.0)])
+def test_sexagesimal_ra_of_24_hours_or_more_is_an_error(text, hours):
+    with pytest.raises(InputError) as caught:
+        parse_ra(text)
+    message = str(caught.value)
+    assert f"is {hours:g} hours, outside [0, 24)" in message and "\n" not in message
+    marked = "".join(f + m for f, m in zip(text.lstrip("+-").replace("h", ":").replace("m", ":").rstrip("s")
+                                           .split(":"), "dms"))
+    assert ("-" if text.startswith("-") else "") + marked in message  # how to give the same digits as degrees
+    from astropy.coordinates import Angle
+
+    assert parse_ra(marked) == pytest.approx(Angle(marked).degree % 360.0, abs=1e-9)  # and that spelling works
+
+
+def test_command_line_rejects_ra_hours_of_24_or_more(small_repo):
+    from .conftest import run_cli
+
+    for text in ("25:00:00", "53:19:07.65"):
+        result = run_cli("--repo", small_repo.root, "bbox", "--ra", text, "--dec", "-27:50:39.5", "--size", "9")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "outside [0, 24)" in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    degrees = run_cli("--repo", small_repo.root, "bbox", "--ra", "53d19m07.65s", "--dec", "-27:50:39.5", "--size", "9",
+                      "--format", "json")
+    assert degrees.returncode == 0, degrees.stderr
+    import json
+
+    assert json.loads(degrees.stdout)["ra"] == pytest.approx(53.31879166667, abs=1e-9)

@@ -173,3 +173,94 @@ def test_box_across_a_tract_edge_comes_from_the_tract_where_it_fits(tmp_path):
     assert json.loads(result.stdout)["tract"] == 4848
     header = assert_equals_truth(out, truth, expected)
     assert header["CUTFULL"] is True and header["TRACT"] == 4848
+
+
+# -- a missing home patch whose box present files hold (issue 17, item 6) ------------------------------
+
+def _lone_neighbour(tmp_path):
+    """A repository where TARGET_11's home patch P is absent and its east neighbour Q is present (lossless),
+    and positions in P: 8 px from Q's inner edge (inside Q's 20 px border) and at P's centre."""
+    from .conftest import write_random_coadd
+
+    repo = make_repo(tmp_path / "repo")
+    tract, home = repo.skymap.find_home(*TARGET_11)
+    east = tract.patch((home.x + 1, home.y))
+    path = Path(repo.expected_path(None, east, "r"))
+    path.parent.mkdir(parents=True)
+    write_random_coadd(path, tract, east, seed=7, compression="gzip")
+    y = (home.inner.begin_y + home.inner.end_y) / 2
+    near = tuple(float(v) for v in tract.pixel_to_sky(home.inner.end_x - 8.0, y))
+    centre = tuple(float(v) for v in tract.pixel_to_sky(*home.inner.center))
+    return repo, tract, home, east, path, near, centre
+
+
+def _assert_cut_from(cut_path, source_path, outer: Box, box: Box):
+    """Every plane of the cutout file equals the box of the source file, both read by astropy."""
+    with fits.open(cut_path) as cut, fits.open(source_path) as source:
+        assert (cut["IMAGE"].header["CRVAL1A"], cut["IMAGE"].header["CRVAL2A"]) == (box.begin_x, box.begin_y)
+        for name in PLANES:
+            np.testing.assert_array_equal(cut[name].data, source[name].data[box.slices((outer.begin_x, outer.begin_y))])
+        assert cut[0].header["CUTFULL"] is True and cut[0].header["NSOURCE"] == 1
+        assert cut[0].header["SRCFILE1"] == str(source_path)
+
+
+def test_missing_home_patch_is_cut_from_the_neighbour_holding_the_box(tmp_path):
+    repo, tract, home, east, path, near, centre = _lone_neighbour(tmp_path)
+    box = Box.centered(*(float(v) for v in tract.sky_to_pixel(*near)), 9, 9)
+    assert home.outer.contains_box(box) and east.outer.contains_box(box) and not east.inner.contains_box(box)
+    out = tmp_path / "near.fits"
+    result = run_cli("--repo", repo.root, "subset", "--ra", repr(near[0]), "--dec", repr(near[1]), "--size", "9",
+                     "--band", "r", "--mode", "strict", "-o", out)
+    assert result.returncode == 0, result.stderr
+    _assert_cut_from(out, path, east.outer, box)
+    # the same through an IVOA region, whose enclosing box also lies in the neighbour's border
+    region = run_cli("--repo", repo.root, "subset", "--pos", f"CIRCLE {near[0]!r} {near[1]!r} 0.0003", "--band", "r",
+                     "-o", tmp_path / "region.fits", "--format", "json")
+    assert region.returncode == 0, region.stderr
+    record = json.loads(region.stdout)
+    region_box = Box(record["begin_x"], record["begin_y"], record["width"], record["height"])
+    assert home.outer.contains_box(region_box) and region_box.width >= 9
+    _assert_cut_from(tmp_path / "region.fits", path, east.outer, region_box)
+    # where no present file holds the box, the home's absence is still "not found", without the sample's hint
+    far = run_cli("--repo", repo.root, "subset", "--ra", repr(centre[0]), "--dec", repr(centre[1]), "--size", "9",
+                  "--band", "r", "-o", tmp_path / "far.fits")
+    assert far.returncode == 3 and f"patch {home.index} band r" in far.stderr, far.stderr
+    assert "make sample" not in far.stderr and "--repo" in far.stderr and far.stderr.count("\n") == 1
+    assert not (tmp_path / "far.fits").exists()
+
+
+def test_batch_cuts_targets_of_a_missing_patch_from_the_neighbour_holding_them(tmp_path):
+    repo, tract, home, east, path, near, centre = _lone_neighbour(tmp_path)
+    inside_east = tuple(float(v) for v in tract.pixel_to_sky(*east.inner.center))
+    targets = tmp_path / "t.csv"
+    targets.write_text("id,ra,dec\n" + "".join(f"{name},{ra!r},{dec!r}\n" for name, (ra, dec) in
+                                               (("near", near), ("centre", centre), ("east", inside_east))))
+    out = tmp_path / "out"
+    result = run_cli("--repo", repo.root, "batch", targets, "--band", "r", "--size", "9", "--out", out, "--jobs", "1")
+    assert result.returncode == 1, result.stderr  # one row has no data
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    assert [(r["id"], r["status"]) for r in rows] == [("near", "ok"), ("centre", "no_data"), ("east", "ok")]
+    assert "make sample" not in rows[1]["message"] and f"patch {home.index}" in rows[1]["message"]
+    box = Box.centered(*(float(v) for v in tract.sky_to_pixel(*near)), 9, 9)
+    _assert_cut_from(out / "near_r.fits", path, east.outer, box)
+    assert not (out / "centre_r.fits").exists()
+
+
+def test_the_make_sample_hint_is_only_for_the_bundled_sample_repository(tmp_path):
+    import shutil
+
+    from cutout_cli.repository import bundled_sample_repo
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(Path(bundled_sample_repo()) / "repo.json", copy / "repo.json")
+    shutil.copytree(Path(bundled_sample_repo()) / "skymaps", copy / "skymaps")
+    absent = ("subset", "--tract", "5063", "--patch", "0", "--band", "r", "--box", "0,0,5,5", "--origin", "local",
+              "-o", tmp_path / "x.fits")  # patch 0 is not one of the sample's patches
+    bundled = run_cli("--repo", bundled_sample_repo(), *absent)
+    assert bundled.returncode == 3 and "make sample" in bundled.stderr, bundled.stderr
+    default = run_cli(*absent, env={"CUTOUT_REPO": ""})  # the default repository is the bundled one
+    assert default.returncode == 3 and "make sample" in default.stderr, default.stderr
+    other = run_cli("--repo", copy, *absent)
+    assert other.returncode == 3 and "no deep_coadd for tract 5063 patch 0 band r" in other.stderr, other.stderr
+    assert "make sample" not in other.stderr and "check --repo" in other.stderr

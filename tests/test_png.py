@@ -387,3 +387,38 @@ def test_long_labels_are_shortened_to_fit():
     text = grid_mod._fit("a very long label that cannot fit in a small panel", font, 58)
     assert text.endswith("...") and font.getlength(text) <= 58
     assert grid_mod._fit("ok", font, 58) == "ok"
+
+
+# -- orientation from a WCS (more in test_orientation.py) --------------------
+
+
+def _tan_wcs(cd):
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [53.0, -27.5]
+    wcs.wcs.crpix = [21.0, 21.0]
+    wcs.wcs.cd = np.array(cd, dtype=float) * (0.2 / 3600)
+    return wcs
+
+
+def test_mirrored_wcs_mirrors_the_plain_picture_exactly_and_says_so(tmp_path):
+    image = blob(seed=3)
+    image[30, 5] = 500.0  # off the symmetry axes
+    plain = np.asarray(to_pil(image))
+    mirrored = read_png(write_png(tmp_path / "m.png", image, wcs=_tan_wcs([[1, 0], [0, 1]])))
+    np.testing.assert_array_equal(np.asarray(mirrored), plain[:, ::-1])  # east is +x: flip columns, no resampling
+    assert "mirrored left-right" in mirrored.text["orientation"]
+    standard = read_png(png_bytes(image, wcs=_tan_wcs([[-1, 0], [0, 1]])))
+    np.testing.assert_array_equal(np.asarray(standard), plain)
+    assert standard.text["orientation"] == "north up, east left: the array with row 0 at the bottom"
+
+
+def test_grid_text_chunk_names_each_panel_s_orientation(tmp_path):
+    panels = [("m", blob(), _tan_wcs([[1, 0], [0, 1]])), ("p", blob(seed=1)),
+              ("s", blob(seed=2), _tan_wcs([[-1, 0], [0, 1]]))]
+    text = read_png(write_grid(tmp_path / "g.png", panels, panel_size=64)).text["orientation"]
+    assert "panels m: north up, east left: the array with row 0 at the bottom, mirrored left-right" in text
+    assert "panels p: the array with row 0 at the bottom (no usable WCS" in text
+    assert "panels s: north up, east left: the array with row 0 at the bottom" in text

@@ -25,7 +25,7 @@ from cutout_cli.fits.coadd import PLANES, CoaddFile
 from cutout_cli.repository import Repository
 
 from .conftest import TARGET_8, TARGET_11, make_small_repo, run_cli
-from .remote_servers import (ACCESS_KEY, SECRET_KEY, Nginx, S3Server, closed_port, nginx_binary,
+from .remote_servers import (ACCESS_KEY, SECRET_KEY, Nginx, S3Server, closed_port, nginx_binary, nginx_serving,
                              silent_server)
 
 for _module in ("fsspec", "s3fs", "aiohttp", "moto"):
@@ -490,3 +490,39 @@ def test_batch_stops_cutting_a_file_whose_storage_fails(nginx, local_runs, tmp_p
     assert result.counts["error"] == 3
     assert all("(simulated)" in row["message"] for row in result.rows)
     assert len(opens) == len(result.plan.groups) == 2  # once per file, not once per target
+
+
+# -- a repo.json with an inline skymap (issue 17, item 9) -------------------------------------------
+
+@pytest.fixture(scope="module")
+def inline_skymap_server(small_repo, tmp_path_factory):
+    """nginx serving a copy of the small repository whose repo.json describes its skymap inline."""
+    from .conftest import SMALL_SKYMAP, TEMPLATE
+
+    with nginx_serving(tmp_path_factory, "inline") as (root, server):
+        repo = root / "inline"
+        repo.mkdir()
+        (repo / "repo.json").write_text(json.dumps({"skymap": SMALL_SKYMAP, "datasets": {"deep_coadd": TEMPLATE}}))
+        (repo / "deep_coadd").symlink_to(Path(small_repo.root) / "deep_coadd")
+        yield server
+
+
+def test_remote_repository_with_an_inline_skymap(inline_skymap_server, local_runs, small_repo, tmp_path):
+    server = inline_skymap_server
+    base = f"{server.url}/inline"
+    remote = Repository(base)
+    assert remote.skymap.name == small_repo.skymap.name and not isinstance(remote.config["skymap"], str)
+    query = run_cli("--repo", base, "query", "--pos", f"{TARGET_11[0]} {TARGET_11[1]}", "--format", "json")
+    assert query.returncode == 0, query.stderr
+    records = json.loads(query.stdout)
+    assert [r["path"] for r in records] == [r["path"].replace(local_runs["root"], base) for r in local_runs["query"]]
+    assert [{**r, "path": ""} for r in records] == [{**r, "path": ""} for r in local_runs["query"]]
+    for name in ("subset", "edge"):  # one patch, and a box assembled from several
+        size = "31" if name == "subset" else "61"
+        result = run_cli("--repo", base, "subset", "--ra", TARGET_8[0], "--dec", TARGET_8[1], "--size", size,
+                         "--band", "z", "-o", tmp_path / f"{name}.fits")
+        assert result.returncode == 0, result.stderr
+        assert_same_cutout_files(tmp_path / f"{name}.fits", local_runs[name])
+    seen = [r for r in server.settled() if r.path.startswith("/inline/")]
+    assert any(r.path == "/inline/repo.json" and r.status == 200 for r in seen)
+    assert not any("skymaps" in r.path for r in seen)  # nothing but repo.json describes the skymap

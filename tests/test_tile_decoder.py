@@ -273,9 +273,19 @@ def test_cfitsio_reads_boxes_that_cover_most_of_their_tiles(encoded):
 
 
 def test_a_tile_past_the_end_of_the_file_is_a_tile_error(encoded, tmp_path):
+    """A whole file (its size as its headers say) whose last tile's descriptor points past its end."""
     path = tmp_path / "short.fits"
-    whole = encoded["rice_dither2", "square"].read_bytes()
-    path.write_bytes(whole[:len(whole) - 2880])
+    source = encoded["rice_dither2", "square"]
+    whole = bytearray(source.read_bytes())
+    with CoaddFile(source) as coadd:
+        table = coadd.plane_reader("IMAGE").tiled.layout.table
+    with fitsio.FITS(str(source)) as f:
+        data_start = f[1].get_info()["data_start"]
+    last = table.n_tiles - 1
+    descriptor = data_start + last * table.row_bytes + table.columns["COMPRESSED_DATA"].offset
+    assert table.columns["COMPRESSED_DATA"].code == "P"
+    whole[descriptor + 4:descriptor + 8] = np.int32(len(whole)).astype(">i4").tobytes()  # its heap offset
+    path.write_bytes(bytes(whole))
     with CoaddFile(path) as coadd:
         plane = coadd.plane_reader("IMAGE").tiled
         plane.read(slice(0, 10), slice(0, 10))  # the first tile is there

@@ -3,7 +3,7 @@
 A task opens its file at most once (not at all when every target is already
 done), writes each cutout atomically (temporary name, then rename), and
 returns only a :class:`TaskResult`: statuses, messages and, for the grid, a
-few small preview arrays.  One target's failure never stops the others.
+few small previews (IMAGE array and WCS).  One target's failure never stops the others.
 Tasks of boxes that need several patches reopen the repository from the
 plan's locator (``task.locator.open()``).
 """
@@ -165,19 +165,20 @@ def _cut_one(task, i: int, row: int, cut, outputs: Outputs, result: TaskResult) 
     if not cutout.provenance["complete"]:
         result.messages[row] = "box extends beyond the coadd: NaN / NO_DATA filled"
     if row in outputs.preview_rows and cutout.image is not None:
-        result.previews[row] = cutout.image
+        result.previews[row] = (cutout.image, cutout.wcs)  # the grid turns it north up from its WCS
     return OK
 
 
-def read_image(path):
-    """The IMAGE plane of a written cutout (for the grid and colour pictures)."""
+def read_picture_source(path) -> tuple:
+    """The IMAGE plane of a written cutout and its celestial WCS (pixel origin 0 at the array's first
+    pixel), to draw it north up (grid panels, colour pictures)."""
     with CoaddFile(path) as existing:
-        return existing.read("IMAGE", existing.bbox)
+        return existing.read("IMAGE", existing.bbox), existing.wcs
 
 
 def _read_preview(path):
-    """IMAGE plane of an existing cutout, for the grid (None if unreadable)."""
+    """(IMAGE plane, WCS) of an existing cutout, for the grid (None if unreadable)."""
     try:
-        return read_image(path)
+        return read_picture_source(path)
     except CutoutError:
         return None

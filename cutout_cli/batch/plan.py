@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CutoutError, RemoteError
+from ..errors import CutoutError, NotFoundError, RemoteError
 from .manifest import ERROR, NO_DATA, PENDING
 from .targets import TargetTable
 
@@ -130,8 +130,10 @@ class Plan:
 def plan_batch(repo, table: TargetTable, dataset_type: str | None = None) -> Plan:
     """Home tract/patch, box and coadd file of every row of ``table``.
 
-    ``repo`` is any repository (duck-typed: ``skymap``, ``ref``, ``locator``, and for image
-    collections ``home_tract_ids``); messages name options as ``table.spell`` spells them.
+    ``repo`` is any repository (duck-typed: ``skymap``, ``ref``, ``find``, ``locator``, and for
+    image collections ``home_tract_ids``); messages name options as ``table.spell`` spells them.
+    Rows whose home file is absent are cut by assembly tasks when the files present hold their
+    whole box, else they are ``no_data``.
     """
     n = len(table)
     plan = Plan(table, np.full(n, PENDING, np.uint8), np.full(n, -1, np.int32), np.full(n, -1, np.int32),
@@ -213,11 +215,31 @@ def _group_by_file(plan: Plan, repo, dataset_type) -> None:
             ref = repo.ref(dataset_type, tract, patch, plan.table.band_of(first))
         except RemoteError:  # storage refusing or unreachable is not "no data": stop the batch
             raise
+        except NotFoundError as err:  # the home file is absent: present neighbours may hold the boxes
+            held = _held_by_present(repo, dataset_type, repo.skymap.tract(tract), outer, plan.table.band_of(first),
+                                    plan.boxes[members])
+            assemble.append(members[held])
+            plan.mark(members[~held], NO_DATA, err.describe(plan.table.spell))
+            continue
         except CutoutError as err:
             plan.mark(members, NO_DATA, err.describe(plan.table.spell))
             continue
         plan.groups.append(Group(ref, members))
     plan.assemble = np.concatenate(assemble) if assemble else plan.assemble
+
+
+def _held_by_present(repo, dataset_type, tract, outer, band: str, boxes: np.ndarray) -> np.ndarray:
+    """For boxes inside a patch whose file is absent (rows ``(begin_x, begin_y, width, height)``, PARENT
+    pixels of ``tract``; ``outer`` is the patch's outer box): whether the files present hold every pixel
+    of each box.  Those rows are cut by assembly tasks, from the files that hold them."""
+    from ..cutouts.assemble import box_covered, patches_touching
+    from ..sky.box import Box
+
+    outers = [ref.outer for patch in patches_touching(tract, outer)
+              if (ref := repo.find(dataset_type, patch, band)) is not None]
+    if not outers:
+        return np.zeros(len(boxes), bool)
+    return np.array([box_covered(Box(*(int(v) for v in box)), outers) for box in boxes], bool)
 
 
 def _home_tracts(skymap, ras: np.ndarray, decs: np.ndarray) -> np.ndarray:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from ..errors import CutoutError
 from ..writers.grid import write_grid
 from ..writers.paths import band_file
-from ..writers.rgb import COLOUR_BANDS, compose, rgb_array, write_rgb
-from .execute import Outputs, read_image
+from ..writers.png import save_picture
+from ..writers.rgb import COLOUR_BANDS, compose, rgb_picture
+from .execute import Outputs, read_picture_source
 from .manifest import ERROR, SUCCESS, write_manifest
 from .targets import StemNamer
 
@@ -56,16 +57,22 @@ def publish(plan, paths: RowPaths, previews: dict, options, writer=None) -> tupl
         writer.finish(plan, paths)
     if not publishing.grid:
         return manifest, None
-    panels = [(plan.table.ids[row], previews.get(row)) for row in sorted(panel_rows)]
+    panels = [_panel(plan.table.ids[row], previews.get(row)) for row in sorted(panel_rows)]
     title = f"{publishing.grid_title}: {len(panels)} targets" if publishing.grid_title else f"{len(panels)} targets"
     write_grid(publishing.grid, panels, overwrite=overwrite, title=title)
     return manifest, os.fspath(publishing.grid)
 
 
+def _panel(label, preview) -> tuple:
+    """A grid panel: (label, image, wcs) for a cutout's (IMAGE, WCS), (label, picture) for a colour
+    picture (already north up) or nothing."""
+    return (label, *preview) if isinstance(preview, tuple) else (label, preview)
+
+
 def write_colour_pictures(plan, paths: RowPaths, *, overwrite: bool, panels: int, spell) -> tuple[dict, frozenset]:
     """``<stem>_rgb.png`` for every target whose two or three band cutouts exist.
 
-    Returns the grid's previews (``{row: rgb array}``) and panel rows (the
+    Returns the grid's previews (``{row: PIL picture}``, north up) and panel rows (the
     first row of each of the first ``panels`` targets); a target whose
     picture fails becomes an error.
     """
@@ -87,10 +94,14 @@ def write_colour_pictures(plan, paths: RowPaths, *, overwrite: bool, panels: int
 
 
 def _colour_picture(rows, paths: RowPaths, *, overwrite: bool, preview: bool):
-    """Write one target's colour picture (kept when it exists, unless ``overwrite``); its array if
-    ``preview``."""
-    images = compose([read_image(paths.fits(int(row))) for row in rows])
+    """Write one target's colour picture, north up and east left from the first band's WCS (kept
+    when it exists, unless ``overwrite``); the picture if ``preview``."""
+    sources = [read_picture_source(paths.fits(int(row))) for row in rows]
     path = paths.colour(int(rows[0]))
-    if overwrite or not os.path.exists(path):
-        write_rgb(path, *images, overwrite=overwrite)
-    return rgb_array(*images) if preview else None
+    write = overwrite or not os.path.exists(path)
+    if not (write or preview):
+        return None
+    picture = rgb_picture(*compose([image for image, _ in sources]), wcs=sources[0][1])
+    if write:
+        save_picture(path, picture, overwrite=overwrite)
+    return picture if preview else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..writers.atomic import atomic_path
+from ..writers.fits import plane_header
 from .manifest import COLUMNS, manifest_records
 
 
@@ -39,7 +40,8 @@ class SingleFileWriter:
     def add(self, row: int, cutout) -> None:
         self.first_hdu[row] = self._hdus
         for name, array in cutout.planes.items():
-            self._fits.write(array, header=cutout.headers[name].records(), extname=name, extver=row + 1)
+            header = plane_header(name, cutout.headers[name])
+            self._fits.write(array, header=header.records(), extname=name, extver=row + 1)
             self._hdus += 1
 
     def finish(self, plan, path_of) -> None:

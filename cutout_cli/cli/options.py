@@ -13,7 +13,7 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
                              help="Output format of the records printed on stdout.")
 origin_option = click.option("--origin", type=click.Choice(["parent", "local"]), default="parent", show_default=True,
                              help="PARENT: tract pixels (include the patch XY0); LOCAL: pixels from the patch's first pixel.")
-ra_option = click.option("--ra", metavar="RA", help="Right ascension: degrees, or hours as 03:33:20.6.")
+ra_option = click.option("--ra", metavar="RA", help="Right ascension: degrees (53.3, 53d19m07.65s), or hours in [0, 24) as 03:33:20.6.")
 dec_option = click.option("--dec", metavar="DEC", help="Declination: degrees, or -27:49:10.")
 size_option = click.option("--size", metavar="SIZE", help="Cutout size: 300, 300px, 60arcsec, 1arcmin, 0.01deg or W,H.")
 tract_option = click.option("--tract", type=int, help="Tract id.")

@@ -1,18 +1,30 @@
 """Cutouts that do not fit in one patch: assembled, never resampled.
 
 All patches of a tract share the tract's pixel grid, so a box crossing patch
-boundaries is filled by copying pixels: each pixel comes from the patch whose
-*inner* box holds it (inner boxes tile the tract, so every pixel has exactly
-one home); pixels beyond the tract's inner boxes (past the tract edge) come
-from an edge patch's outer border when a file covers them, else are NaN /
-NO_DATA.  A box crossing a tract boundary is taken from a tract whose bbox
-holds it whole (tracts overlap); if none does, from the tract holding most of
-it, the rest NO_DATA.
+boundaries is filled by copying pixels.  The rule, pixel by pixel:
+
+1. A pixel's *owner* is the patch whose inner box holds it (inner boxes tile
+   the tract, so every pixel has exactly one owner; past the tract edge the
+   owner is the edge patch whose inner box, stretched outwards, holds it:
+   :func:`home_region`).  When the owner's file is present and its outer box
+   holds the pixel, the pixel comes from the owner, whatever other files
+   hold it in their borders.
+2. Only where the owner's file is absent does a neighbour's border fill the
+   pixel: the present file whose outer box holds it, edge-adjacent
+   neighbours (patch grid distance 1) before diagonal ones (distance 2),
+   then the lower sequential patch index.
+3. A pixel no present file holds is NaN (IMAGE, VARIANCE) / NO_DATA (MASK).
+
+A box crossing a tract boundary is taken from a tract whose bbox holds it
+whole (tracts overlap); if none does, from the tract holding most of it, the
+rest NO_DATA.
 
 Boxes are PARENT (tract) pixels; begin inclusive, end exclusive.
 """
 
 from __future__ import annotations
+
+from contextlib import ExitStack
 
 import numpy as np
 
@@ -22,7 +34,8 @@ from .cutout import Cutout
 from .extract import STRICT_HINT, extract
 from .options import ReadOptions
 
-__all__ = ["assemble", "choose_tract", "contributing_patches", "home_region"]
+__all__ = ["assemble", "box_covered", "choose_tract", "contributing_patches", "covered_by_present", "home_region",
+           "patches_touching"]
 
 
 _FAR = 1 << 40
@@ -89,9 +102,10 @@ def assemble(source, tract, box: Box, band: str, *, dataset_type: str | None = N
     ``find(dataset_type, patch, band)``, ``expected_path(...)``,
     ``default_dataset_type()`` and ``deferred(ref)``.
 
-    First each pixel is copied from the patch whose inner region holds it;
-    pixels still missing (a neighbour's file is absent) are then taken from
-    the border of any other file that covers them; the rest is NaN / NO_DATA.
+    Each pixel is copied from the patch whose inner region holds it; only
+    where that patch's file is absent is it taken from a neighbour's border
+    (edge-adjacent neighbours first, then diagonal ones, then by patch
+    index); the rest is NaN / NO_DATA (the module's rule).
     Headers (WCS, XY0) are those a single-patch cutout would have: every
     patch of a tract shares its pixel grid.  Mask bits are translated by
     plane name when patches disagree on them.  The primary header lists every
@@ -111,28 +125,52 @@ def assemble(source, tract, box: Box, band: str, *, dataset_type: str | None = N
 
 
 def _pieces(source, tract, box: Box, band: str, dataset_type: str | None) -> list[tuple[object, Box]]:
-    """``(ref, region)`` to copy, in order of preference: each home patch's region, then (when some
-    patch's file is absent) the borders of the files present, which may cover what it would."""
-    pieces, missing = [], []
+    """``(ref, region)`` to copy, in the order of the module's rule (earlier pieces win a pixel).
+
+    First the region of every owner whose file is present (these regions do not overlap); then,
+    for each owner whose file is absent, the parts of its region that present files hold in their
+    borders: edge-adjacent neighbours first, then diagonal ones, each group by patch index.
+    """
+    find = _finder(source, dataset_type, band)
+    pieces, absent, missing = [], [], []
     for patch, region in contributing_patches(tract, box):
-        ref = source.find(dataset_type, patch, band)
+        ref = find(patch)
         if ref is None:
             missing.append(source.expected_path(dataset_type, patch, band))
+            absent.append((patch, box.intersection(home_region(tract, patch))))
         else:
             pieces.append((ref, region))
-    if missing:
-        for patch in _patches_touching(tract, box):
-            ref = source.find(dataset_type, patch, band)
-            if ref is not None:
-                pieces.append((ref, box.intersection(patch.outer)))
+    if absent:
+        present = [(patch, ref) for patch in patches_touching(tract, box) if (ref := find(patch)) is not None]
+        for owner, region in absent:
+            for patch, ref in sorted(present, key=lambda item: (_grid_distance(item[0], owner), item[0].index)):
+                part = region.intersection(patch.outer)
+                if not part.is_empty:
+                    pieces.append((ref, part))
     if not pieces:
         raise NotFoundError(f"no {dataset_type or source.default_dataset_type()} in band {band} covers box {box} "
                             f"of tract {tract.id}", f"expected e.g. {missing[0]}" if missing else None)
     return pieces
 
 
-def _patches_touching(tract, box: Box):
-    """Patches whose outer box intersects ``box``."""
+def _finder(source, dataset_type: str | None, band: str):
+    """``find(patch)``: the patch's dataset or None, each patch looked up once (remotely a request)."""
+    found = {}
+
+    def find(patch):
+        if patch.index not in found:
+            found[patch.index] = source.find(dataset_type, patch, band)
+        return found[patch.index]
+    return find
+
+
+def _grid_distance(patch, other) -> int:
+    """Steps between two patches on the patch grid: 1 for edge-adjacent, 2 for diagonal neighbours."""
+    return abs(patch.x - other.x) + abs(patch.y - other.y)
+
+
+def patches_touching(tract, box: Box):
+    """Patches of ``tract`` whose outer box intersects ``box`` (PARENT pixels), in patch index order."""
     border = tract.patch_border
     nx, ny = tract.num_patches
     pw, ph = tract.patch_inner_dimensions
@@ -143,27 +181,47 @@ def _patches_touching(tract, box: Box):
                 yield patch
 
 
+def box_covered(box: Box, boxes) -> bool:
+    """Whether the union of ``boxes`` holds every pixel of ``box`` (all PARENT pixels, begin
+    inclusive, end exclusive); an empty ``box`` is covered."""
+    parts = [part for part in (other.intersection(box) for other in boxes) if not part.is_empty]
+    xs = sorted({box.begin_x, box.end_x, *(p.begin_x for p in parts), *(p.end_x for p in parts)})
+    ys = sorted({box.begin_y, box.end_y, *(p.begin_y for p in parts), *(p.end_y for p in parts)})
+    for y0, y1 in zip(ys, ys[1:]):  # the cells between the boxes' edges: each wholly in or out of every box
+        for x0, x1 in zip(xs, xs[1:]):
+            if not any(p.begin_x <= x0 and x1 <= p.end_x and p.begin_y <= y0 and y1 <= p.end_y for p in parts):
+                return False
+    return True
+
+
+def covered_by_present(source, tract, box: Box, band: str, dataset_type: str | None = None) -> bool:
+    """Whether the files present in ``source`` (``find(dataset_type, patch, band)``) together hold
+    every pixel of ``box`` (PARENT pixels of ``tract``) in their outer boxes."""
+    find = _finder(source, dataset_type, band)
+    return box_covered(box, [ref.outer for patch in patches_touching(tract, box) if (ref := find(patch)) is not None])
+
+
 def _paste(source, pieces, box: Box, planes, provenance: dict):
-    """Copy the pieces, earlier pieces winning; returns (cutout, boolean coverage array)."""
+    """Copy the pieces in order, a pixel taken by the first piece holding it; each file is opened
+    once.  Returns (cutout, boolean coverage array)."""
     result = None
     covered = np.zeros(box.shape, bool)
-    sources = []
-    for ref in dict.fromkeys(ref for ref, _ in pieces):
-        used = False
-        with source.deferred(ref) as handle:
-            for region in (r for piece_ref, r in pieces if piece_ref == ref):
-                rows, cols = region.slices((box.begin_x, box.begin_y))
-                todo = ~covered[rows, cols]
-                if not todo.any():
-                    continue
-                part = handle.get(region, planes=planes, mode="strict", max_pixels=box.width * box.height)
-                if result is None:
-                    result = _empty_like(handle.file, part, box, provenance)
-                _copy_into(result, part, rows, cols, todo)
-                covered[rows, cols] = True
-                used = True
-        if used:
-            sources.append(ref)
+    sources, handles = [], {}
+    with ExitStack() as stack:
+        for ref, region in pieces:
+            rows, cols = region.slices((box.begin_x, box.begin_y))
+            todo = ~covered[rows, cols]
+            if not todo.any():
+                continue
+            if ref not in handles:
+                handles[ref] = stack.enter_context(source.deferred(ref))
+                sources.append(ref)
+            handle = handles[ref]
+            part = handle.get(region, planes=planes, mode="strict", max_pixels=box.width * box.height)
+            if result is None:
+                result = _empty_like(handle.file, part, box, provenance)
+            _copy_into(result, part, rows, cols, todo)
+            covered[rows, cols] = True
     result.provenance.update({"sources": [r.path for r in sources],
                               "source_ids": [f"{r.tract}/{r.patch}/{r.band}" for r in sources]})
     result.primary_header = result.primary_header.updated({

@@ -83,10 +83,12 @@ class Cutout:
                        overwrite=overwrite)
 
     def to_png(self, path, stretch: str = "asinh", limits="zscale", overwrite: bool = False) -> None:
-        """Write the IMAGE plane as a north-up PNG (asinh stretch, zscale limits by default)."""
+        """Write the IMAGE plane as a PNG, north up and east left from :attr:`wcs` (exact flips and
+        quarter turns; another rotation turns the picture, never the FITS pixels), asinh stretch and
+        zscale limits by default; its ``orientation`` text chunk says how it was turned."""
         from ..writers.png import write_png
 
-        write_png(path, self.display_plane(), stretch=stretch, limits=limits, overwrite=overwrite)
+        write_png(path, self.display_plane(), stretch=stretch, limits=limits, overwrite=overwrite, wcs=self.wcs)
 
     def display_plane(self):
         """The IMAGE plane, to draw; InputError for a cutout read without it."""
@@ -141,23 +143,25 @@ class Cutout:
 
     # -- notebooks --------------------------------------------------------------
     def _repr_png_(self) -> bytes:
-        """North-up PNG (asinh stretch, zscale limits) for Jupyter."""
+        """The PNG of :meth:`to_png` (north up, east left, asinh stretch, zscale limits) for Jupyter."""
         from ..writers.png import png_bytes
 
-        return png_bytes(self.display_plane())
+        return png_bytes(self.display_plane(), wcs=self.wcs)
 
     def _repr_html_(self) -> str:
         import base64
         import html
 
-        picture = base64.b64encode(self._repr_png_()).decode()
+        png = self._repr_png_()
+        picture = base64.b64encode(png).decode()
+        width = int.from_bytes(png[16:20], "big")  # the IHDR chunk's width: the turned picture's
         p = self.provenance
         label = " ".join(f"{k}={p[k]}" for k in ("id", "tract", "patch", "band") if p.get(k) is not None)
         caption = html.escape(f"{label} box [{self.bbox.begin_x}:{self.bbox.end_x}, "
                               f"{self.bbox.begin_y}:{self.bbox.end_y}) PARENT, xy0={self.xy0}")
         scale = max(1, 256 // max(self.bbox.width, self.bbox.height))
         return (f'<figure style="display:inline-block;margin:4px"><img src="data:image/png;base64,{picture}" '
-                f'width="{self.bbox.width * scale}" style="image-rendering:pixelated"/>'
+                f'width="{width * scale}" style="image-rendering:pixelated"/>'
                 f'<figcaption style="font-size:small">{caption}</figcaption></figure>')
 
     def __repr__(self) -> str:

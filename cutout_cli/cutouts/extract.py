@@ -1,7 +1,9 @@
 """Cut a PARENT-pixel box out of an opened coadd: pixels, headers, provenance.
 
 Conventions: boxes are PARENT pixels, begin inclusive, end exclusive; the
-pixels are the file's, unresampled (the headers: :mod:`.headers`).
+pixels are the file's, unresampled (MASK as int32, :mod:`cutout_cli.fits.coadd`;
+the headers: :mod:`.headers`, where the source's primary HDU, when it is
+the IMAGE plane, gives the cutout's empty primary its metadata only).
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ def extract(coadd: CoaddFile, box: Box, options: ReadOptions | None = None, *,
     }
     # mask-plane names come from the MASK header: read it only for a cutout that has a MASK
     mask_planes = coadd.mask_planes if "MASK" in arrays else {}
-    return Cutout(box, arrays, headers, primary_header(coadd.primary_header, record), mask_planes, coadd.unit,
-                  coadd.path, record)
+    primary = primary_header(coadd.primary_header, record, holds_pixels=coadd.hdu_index("IMAGE") == 0)
+    return Cutout(box, arrays, headers, primary, mask_planes, coadd.unit, coadd.path, record)
 
 
 def _planes_to_read(coadd: CoaddFile, planes) -> list[str]:

@@ -4,6 +4,17 @@ Each plane header is the source plane's header with the sky WCS shifted to
 the cutout array (``CRPIX -= box.begin - xy0``) and the cutout's origin
 written twice, as ``LTV1/LTV2 = -begin`` and as the ``A`` WCS
 (``CRVAL1A/2A = begin``), as afw does (docs/conventions.md, section 3).
+
+Keywords that describe a source HDU rather than its content never reach a
+cutout HDU: the structural ones (``NAXIS``, ``BZERO``, tile compression
+``Z*``, ``CHECKSUM``/``DATASUM``; :func:`~cutout_cli.fits.header.is_structural`),
+the plane identity (``EXTNAME``, ``EXTTYPE``, ``EXTVER``, ``EXTLEVEL``,
+``HDUNAME``, ``HDUVER``, ``INHERIT``: each cutout plane gets its own, the
+empty primary none), and afw's pointers into its archive tables (``AR_HDU``,
+``*_ID``, ``ARCHIVE_ID_*``), which a cutout does not carry.  When the
+source's primary HDU is its IMAGE plane (the old MaskedImage layout), the
+cutout's empty primary also leaves out that plane's pixel WCS (sky, ``A``,
+``LTV``, SIP): the IMAGE plane carries it, shifted to the cutout.
 """
 
 from __future__ import annotations
@@ -14,10 +25,22 @@ import re
 import numpy as np
 
 from .. import __version__
-from ..fits.header import Header
+from ..fits.header import Header, is_structural
 from ..sky.box import Box
 
-__all__ = ["PROVENANCE_KEYS", "PlaneHeaderTemplate", "header_safe", "plane_header", "primary_header"]
+__all__ = ["PROVENANCE_KEYS", "PlaneHeaderTemplate", "header_safe", "plane_header", "primary_header",
+           "IDENTITY_KEYS", "is_archive_pointer", "is_pixel_wcs", "content_cards"]
+
+#: Keywords naming an HDU (which plane, which version) rather than describing its content.
+IDENTITY_KEYS = frozenset({"EXTNAME", "EXTTYPE", "EXTVER", "EXTLEVEL", "HDUNAME", "HDUVER", "INHERIT"})
+# afw's pointers into the archive tables of an Exposure (lsst/afw src/image/ExposureFitsReader.cc; WCS_ID in
+# files of 2015); an ``ARCHIVE_ID_<NAME>`` card also makes ``<NAME>_ID`` one (content_cards)
+_ARCHIVE_POINTER = re.compile(r"^(AR_HDU|ARCHIVE_ID_.+|(PSF|SKYWCS|WCS|COADD_INPUTS|AP_CORR_MAP|VALID_POLYGON"
+                              r"|TRANSMISSION_CURVE|DETECTOR|PHOTOCALIB)_ID)$")
+# the WCS of a pixel array: sky and alternate WCS (FITS WCS papers I-III), IRAF's LTV/LTM, SIP
+_PIXEL_WCS = re.compile(r"^((WCSAXES|WCSNAME|LONPOLE|LATPOLE|RADESYS|EQUINOX|(CRPIX|CRVAL|CTYPE|CUNIT|CDELT|CROTA"
+                        r"|CRDER|CSYER)\d+|(CD|PC|PV|PS)\d+_\d+)[A-Z]?|RADECSYS|LTV\d|LTM\d_\d"
+                        r"|(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+))$")
 
 _UNSAFE_HEADER_CHARS = re.compile(r"[^\x20-\x26\x28-\x7e]")  # printable ASCII but the quote: astropy misreads '' followed by a space
 
@@ -25,6 +48,42 @@ _UNSAFE_HEADER_CHARS = re.compile(r"[^\x20-\x26\x28-\x7e]")  # printable ASCII b
 def header_safe(text) -> str:
     """A user string made safe for a FITS header value: printable ASCII without quotes (others become ?)."""
     return _UNSAFE_HEADER_CHARS.sub("?", str(text))
+
+
+def is_archive_pointer(name: str) -> bool:
+    """Whether ``name`` is one of afw's pointers into an Exposure's archive tables (``AR_HDU``,
+    ``PSF_ID``, ``ARCHIVE_ID_<NAME>``...)."""
+    return _ARCHIVE_POINTER.match(name) is not None
+
+
+def is_pixel_wcs(name: str) -> bool:
+    """Whether ``name`` belongs to the WCS of a pixel array (``CRPIX1``, ``CD1_1``, ``CTYPE1A``, ``LTV1``,
+    ``A_2_0``...)."""
+    return _PIXEL_WCS.match(name) is not None
+
+
+def content_cards(header: Header, holds_pixels: bool = False) -> Header:
+    """``header`` without structural, identity and archive-pointer cards (and, with ``holds_pixels``, the
+    pixel WCS): what of a source HDU may go into a cutout HDU (module docstring)."""
+    key = (id(header), holds_pixels)
+    found = _CONTENT_CACHE.get(key)
+    if found is not None and found[0] is header:
+        return found[1]
+    generic = {name[len("ARCHIVE_ID_"):] + "_ID" for name, _, _ in header.cards if name.startswith("ARCHIVE_ID_")}
+    cards = [card for card in header.cards
+             if card[0] not in IDENTITY_KEYS and not is_structural(card[0]) and not is_archive_pointer(card[0])
+             and card[0] not in generic and not (holds_pixels and is_pixel_wcs(card[0]))]
+    content = Header.__new__(Header)
+    content.cards = cards
+    if len(_CONTENT_CACHE) > 64:
+        _CONTENT_CACHE.clear()
+    _CONTENT_CACHE[key] = (header, content)  # the source is held, so its id is not reused while cached
+    return content
+
+
+# (id of a source header, holds_pixels) -> (that header, its content cards): source headers are read-only
+# once their file is open (as for PlaneHeaderTemplate), and a batch makes many cutouts from one
+_CONTENT_CACHE: dict = {}
 
 
 def plane_header(source_header: Header, plane: str, box: Box, xy0: tuple[int, int]) -> Header:
@@ -43,7 +102,7 @@ class PlaneHeaderTemplate:
 
     def __init__(self, source: Header, plane: str, xy0: tuple[int, int]):
         self.source, self.xy0 = source, xy0
-        self.header = source.updated({
+        self.header = content_cards(source).updated({
             "LTV1": (0, "-x0: cutout origin in PARENT pixels"),
             "LTV2": (0, "-y0: cutout origin in PARENT pixels"),
             "CTYPE1A": ("LINEAR", "PARENT pixel x"), "CTYPE2A": ("LINEAR", "PARENT pixel y"),
@@ -104,9 +163,11 @@ PROVENANCE_KEYS = {
 }
 
 
-def primary_header(source: Header, record: dict) -> Header:
-    """The cutout's primary header: the source's, with the tool, the time and the provenance ``record``
-    (source file, dataset id, box, request) as keywords (:data:`PROVENANCE_KEYS`)."""
+def primary_header(source: Header, record: dict, holds_pixels: bool = False) -> Header:
+    """The cutout's primary header: the source's (without what describes the source HDU, and without the
+    pixel WCS when the source's primary is its IMAGE plane, ``holds_pixels``: module docstring), with the
+    tool, the time and the provenance ``record`` (source file, dataset id, box, request) as keywords
+    (:data:`PROVENANCE_KEYS`)."""
     updates = {"ORIGIN": (f"cutout {__version__}", "made by cutout"),
                "DATE": (_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "UTC time the cutout was made")}
     for key, value in record.items():
@@ -121,4 +182,4 @@ def primary_header(source: Header, record: dict) -> Header:
             else:
                 value = header_safe(value)
             updates[name] = (value, comment)
-    return source.updated(updates)
+    return content_cards(source, holds_pixels).updated(updates)

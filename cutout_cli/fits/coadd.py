@@ -14,9 +14,17 @@ Everything else (plane discovery, XY0, the WCS, fill values, the choice of a
 second thread, error texts) is here, once.  With a second core, a plane whose
 decoding takes long is read on a second thread (:meth:`CoaddFile.read_planes`).
 
+Damage is reported the same way whatever reads the file: a file shorter than
+its headers say is refused when it is opened (remotely: when the HDU is
+first described), and pixels that cannot be decoded are a DataError naming
+the file, the plane and its HDU, whichever reader (the tile decoder,
+cfitsio, astropy) met them.
+
 Conventions: boxes are in PARENT pixels (the file's XY0 is added to LOCAL
 array indices); arrays are indexed ``[y, x]`` with row 0 the first (southern,
-for north-up coadds) row of the file.
+for north-up coadds) row of the file.  MASK pixels come back as int32 (afw's
+``MaskPixel``) when stored in fewer bits: the old layout's uint16 MASK
+(``BITPIX = 16``, ``BZERO = 32768``) is widened, its values unchanged.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from ..calibration import SECOND_THREAD_MIN_US_PER_TILE
 from ..errors import DataError, NotFoundError, first_line
 from ..sky.box import Box
 from ..storage.base import is_remote
-from .planes import (NO_DATA_BIT_DEFAULT, PLANES, PlaneHeaders, PlaneIndex, PlaneList, ReadFailure,
+from .planes import (DAMAGED_HINT, NO_DATA_BIT_DEFAULT, PLANES, PlaneHeaders, PlaneIndex, PlaneList, ReadFailure,
                      mask_planes_from_header, read_xy0)
 from .threads import second_thread
 
@@ -47,8 +55,10 @@ class CoaddFile:
     ----------
     path : str or os.PathLike
         A local FITS file, or the ``s3://`` / ``http(s)://`` URL of one.
-        afw coadds are recognised by their ``EXTNAME`` IMAGE/MASK/VARIANCE
-        planes; otherwise the first HDU holding a 2-D image is the IMAGE plane.
+        afw coadds are recognised by their IMAGE/MASK/VARIANCE planes, named
+        by ``EXTNAME``, else ``EXTTYPE``, else at afw's HDU positions
+        (:mod:`cutout_cli.fits.planes`); otherwise the first HDU holding a
+        2-D image is the IMAGE plane.
     remote : cutout_cli.storage.remote.RemoteOptions, optional
         How to reach a URL (default: from the environment).
 
@@ -250,10 +260,15 @@ class CoaddFile:
         self.source.check_open()
         reader = self.plane_reader(plane)
         try:
-            return reader.read(rows, cols)
+            data = reader.read(rows, cols)
         except ReadFailure as err:
-            raise DataError(f"cannot read {plane} pixels of {self.path}: {err}",
-                            "the file may be truncated or corrupt") from None
+            # one text whichever reader failed (their own words differ: cfitsio's status, the decoder's
+            # codes, astropy's); the reader's detail stays the exception's __cause__
+            raise DataError(f"cannot read {plane} pixels of {self.path} (HDU {self.hdu_index(plane)}): "
+                            "the stored data are damaged", DAMAGED_HINT) from err
+        if plane == "MASK" and data.dtype.kind in "ui" and data.dtype.itemsize < 4:
+            data = data.astype(np.int32)
+        return data
 
 
 def open_image_file(path, remote=None) -> CoaddFile:

@@ -13,14 +13,14 @@ import re
 import warnings
 from functools import lru_cache
 
-__all__ = ["Header", "format_card", "pad", "CARD", "BLOCK"]
+__all__ = ["Header", "format_card", "pad", "is_structural", "CARD", "BLOCK"]
 
 # Keywords describing the stored HDU (structure, tile compression, checksums),
 # never the image itself: dropped when a header is read for reuse.
 _STRUCTURAL = re.compile(
     r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|EXTEND|TFIELDS|THEAP|T(TYPE|FORM|UNIT|DIM|NULL|SCAL|ZERO)\d+"
     r"|ZIMAGE|ZSIMPLE|ZTENSION|ZEXTEND|ZBLOCKED|ZPCOUNT|ZGCOUNT|ZBITPIX|ZNAXIS\d*|ZTILE\d+|ZCMPTYPE|ZNAME\d+|ZVAL\d+"
-    r"|ZMASKCMP|ZQUANTIZ|ZDITHER0|ZHECKSUM|ZDATASUM|CHECKSUM|DATASUM|BSCALE|BZERO|BLANK|END)$"
+    r"|ZMASKCMP|ZQUANTIZ|ZDITHER0|ZBLANK|ZTHEAP|ZHECKSUM|ZDATASUM|CHECKSUM|DATASUM|BSCALE|BZERO|BLANK|END)$"
 )
 _COMMENTARY = ("COMMENT", "HISTORY", "")
 CARD = 80  # bytes of one header card
@@ -149,6 +149,12 @@ class Header:
 
 
 _MISSING = object()
+
+
+def is_structural(name: str) -> bool:
+    """Whether keyword ``name`` describes how an HDU is stored (its structure, tile compression,
+    scaling, checksums) rather than the image: such cards are never copied from one HDU to another."""
+    return _STRUCTURAL.match(name.upper()) is not None
 
 
 def _is_boilerplate(name: str, record) -> bool:

@@ -11,6 +11,13 @@ a plain descriptor.  Each plane gets the reader that serves its boxes best:
 * :class:`CfitsioPlane`: anything else (scaled integers, one-row tiles,
   other codecs), read by cfitsio, which reads only the tiles under a box.
 
+A file shorter than its headers say (cut off while copied: its last HDU
+does not reach its end, padding included) is refused when it is opened
+(:func:`check_complete`), as is one ending in part of a header.
+A gzip-compressed file (``.fits.gz``) is decompressed by cfitsio: it is read
+by cfitsio alone (its offsets are those of the decompressed bytes), and its
+completeness is left to cfitsio.
+
 Conventions: sections are LOCAL array slices ``[rows, cols]`` inside the
 image (0-based, end exclusive); arrays come back native-endian.
 """
@@ -24,11 +31,13 @@ import numpy as np
 
 from ..errors import DataError, NotFoundError, first_line
 from .header import Header
-from .planes import HduInfo, PlaneReader, ReadFailure
+from .planes import PLANES, TRUNCATED_HINT, HduInfo, PlaneReader, ReadFailure, hdu_label
 from .tiles.cost import FREE
 from .tiles.plane import TileError, open_tiled_plane
 
-__all__ = ["LocalSource", "MappedPlane", "DecodedPlane", "CfitsioPlane"]
+__all__ = ["LocalSource", "MappedPlane", "DecodedPlane", "CfitsioPlane", "check_complete"]
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 _RAW_TYPES = {8: np.dtype("u1"), 16: np.dtype(">i2"), 32: np.dtype(">i4"), 64: np.dtype(">i8"),
               -32: np.dtype(">f4"), -64: np.dtype(">f8")}
@@ -55,32 +64,65 @@ class LocalSource:
             raise NotFoundError(f"{path} does not exist") from None
         except (OSError, ValueError) as err:
             raise DataError(f"cannot open {path} as FITS: {first_line(err)}") from None
+        self._raw_headers: dict = {}
         try:
             self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            self.primary_header = Header.from_fitsio(self._fits[0].read_header())
+            self.gzipped = os.pread(self._fd, 2, 0) == GZIP_MAGIC
+            if not self.gzipped:
+                check_complete(self)
+            self.primary_header = Header.from_fitsio(self.raw_header(0))
         except OSError as err:
             self.close()
             raise DataError(f"cannot read {path}: {err.strerror or first_line(err)}") from None
         except ValueError as err:
             self.close()
             raise DataError(f"cannot read the headers of {path}: {first_line(err)}") from None
+        except BaseException:
+            self.close()
+            raise
         self._next = 0
 
+    @property
+    def hdu_count(self) -> int:
+        """How many HDUs fitsio found."""
+        return len(self._fits)
+
+    def hdu_info(self, index: int) -> dict:
+        """fitsio's description of HDU ``index`` (``data_start``, ``data_end`` padded, ``dims``, ...)."""
+        return self._fits[index].get_info()
+
+    def raw_header(self, index: int):
+        """fitsio's header of HDU ``index``, structural cards included (read once, then kept)."""
+        raw = self._raw_headers.get(index)
+        if raw is None:
+            raw = self._raw_headers[index] = self._fits[index].read_header()
+        return raw
+
     def describe_next(self, read_ahead: bool = False) -> HduInfo | None:
-        """The next HDU, or None after the last (``read_ahead`` means nothing here)."""
+        """The next HDU, or None after the last (``read_ahead`` means nothing here); its header is
+        read only for an image HDU whose ``EXTNAME`` names no plane (to see its ``EXTTYPE``)."""
         if self._next >= len(self._fits):
             return None
-        hdu = self._fits[self._next]
+        index = self._next
+        hdu = self._fits[index]
         info = hdu.get_info()
         self._next += 1
         is_image = info.get("hdutype") == 0  # compressed images report 0 too
         # fitsio gives dims as (NAXIS2, NAXIS1): numpy order already
         shape = tuple(int(n) for n in (info.get("dims") or ())) if is_image else ()
-        return HduInfo(self._next - 1, (hdu.get_extname() or "").strip().upper(), shape, is_image)
+        extname = (hdu.get_extname() or "").strip().upper()
+        exttype = ""
+        if is_image and shape and extname not in PLANES:
+            try:
+                exttype = str(self.raw_header(index).get("EXTTYPE") or "").strip().upper()
+            except (OSError, ValueError) as err:
+                raise DataError(f"cannot read the header of HDU {index} of {self.path}: {first_line(err)}") from None
+        bitpix = int(info.get("img_type") or 0) if is_image else 0
+        return HduInfo(index, extname, shape, is_image, exttype, bitpix)
 
     def header(self, hdu: HduInfo) -> Header:
         try:
-            return Header.from_fitsio(self._fits[hdu.index].read_header())
+            return Header.from_fitsio(self.raw_header(hdu.index))
         except (OSError, ValueError) as err:
             raise DataError(f"cannot read the headers of {self.path}: {first_line(err)}") from None
 
@@ -88,7 +130,9 @@ class LocalSource:
         """The reader of one plane (module docstring)."""
         fits_hdu = self._fits[hdu.index]
         info = fits_hdu.get_info()
-        raw = fits_hdu.read_header()
+        raw = self.raw_header(hdu.index)
+        if self.gzipped:
+            return CfitsioPlane(fits_hdu)  # cfitsio decompressed the file in memory: no offset here is ours
         if info.get("is_compressed_image"):
             header = {r["name"]: r["value"] for r in raw.records()}
             tiled = open_tiled_plane(self.descriptor(), header, info["data_start"])
@@ -135,6 +179,27 @@ class LocalSource:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def check_complete(source: LocalSource) -> None:
+    """DataError unless the file holds every byte its headers declare.
+
+    fitsio lists the HDUs whose headers are whole, so only the last one's data
+    can be cut short: the file must reach its end, padding to a whole block
+    included (the FITS standard's rule, and cfitsio's, which reads whole blocks
+    and fails on the last one otherwise).  Bytes after it that start a header
+    (``XTENSION``) are a header cut short; other bytes there are ignored, as
+    cfitsio does.
+    """
+    size = os.fstat(source.descriptor()).st_size
+    last = source.hdu_count - 1
+    end = int(source.hdu_info(last)["data_end"])
+    if end > size:
+        raise DataError(f"{source.path} is truncated: {hdu_label(source.raw_header(last), last)} ends at byte "
+                        f"{end}, the file has {size}", TRUNCATED_HINT)
+    if size > end and os.pread(source.descriptor(), 8, end) == b"XTENSION":
+        raise DataError(f"{source.path} is truncated: the header of HDU {last + 1} is cut short "
+                        f"({size - end} bytes of it)", TRUNCATED_HINT)
 
 
 class CfitsioPlane(PlaneReader):

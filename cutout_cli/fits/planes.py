@@ -1,11 +1,27 @@
 """Which HDUs of a file are its IMAGE, MASK and VARIANCE planes, found as lazily as the file allows.
 
-An afw Exposure (and an lsst.images image) names its planes by ``EXTNAME``;
-any other FITS file is read as a plain image: its first 2-D image HDU is the
-IMAGE plane and it has no other.  A :class:`PlaneIndex` asks a source (the
-local or the ranged one, :mod:`cutout_cli.fits.coadd`) to describe HDUs one
-after the other only until the plane asked for is found, so that a remote
-IMAGE-only cutout never reads the VARIANCE header.
+The rules, in order (docs/conventions.md, section 3.2):
+
+1. **By name.** An image HDU holding data is the plane its ``EXTNAME`` names
+   (IMAGE, MASK or VARIANCE: current afw, lsst.images, the files cutout
+   writes), else the plane its ``EXTTYPE`` names (what afw wrote for years,
+   HSC-era files; also the old MaskedImage layout, whose IMAGE is the primary
+   HDU).  The first HDU naming a plane has it; an HDU without data
+   (``NAXIS = 0``, such as an empty primary) is never a plane.
+2. **By afw's positions**, only when no HDU names a plane (which takes every
+   header): afw reads the image in the primary HDU, or in HDU 1 when the
+   primary is empty, and MASK and VARIANCE in the two HDUs after it.  Those
+   three must be 2-D images of one shape without an ``EXTNAME``, the MASK of
+   an integer type (int32, or the old uint16 stored with ``BZERO = 32768``)
+   and the VARIANCE of a floating type; otherwise the file is
+3. **a plain image**: its first 2-D image HDU is the IMAGE plane and it has
+   no other.
+
+Other HDUs (afw's archive tables holding the PSF, the calibration and so on)
+are never planes.  A :class:`PlaneIndex` asks a source (the local or the
+ranged one, :mod:`cutout_cli.fits.coadd`) to describe HDUs one after the
+other only until the plane asked for is found, so that a remote IMAGE-only
+cutout never reads the VARIANCE header.
 
 Conventions: shapes are numpy ``(rows, columns)``; HDU indices count from 0
 (the primary HDU).
@@ -19,10 +35,21 @@ from dataclasses import dataclass
 from ..errors import DataError
 
 __all__ = ["PLANES", "NO_DATA_BIT_DEFAULT", "HduInfo", "PlaneIndex", "PlaneList", "PlaneHeaders", "PlaneReader",
-           "ReadFailure", "mask_planes_from_header", "read_xy0"]
+           "ReadFailure", "mask_planes_from_header", "read_xy0", "hdu_label", "DAMAGED_HINT",
+           "TRUNCATED_HINT"]
 
 PLANES = ("IMAGE", "MASK", "VARIANCE")
 NO_DATA_BIT_DEFAULT = 8
+#: The hint of every error about a file whose bytes do not match its headers (truncated, corrupt tiles).
+DAMAGED_HINT = "the file may be truncated or corrupt: copy or download it again"
+#: The hint of a file shorter than its headers say.
+TRUNCATED_HINT = "perhaps an interrupted copy or download: copy it again"
+
+
+def hdu_label(header, index: int) -> str:
+    """``HDU 2 (MASK)``: an HDU by number (0: the primary), with the name or type its header gives it."""
+    name = str(header.get("EXTNAME") or header.get("EXTTYPE") or "").strip()
+    return f"HDU {index} ({name})" if name else f"HDU {index}"
 
 
 class ReadFailure(Exception):
@@ -58,17 +85,32 @@ class PlaneReader:
 
 @dataclass(frozen=True)
 class HduInfo:
-    """One HDU as a source describes it: its ``index``, upper-case ``extname``, numpy ``shape`` and
-    whether it is an image HDU (compressed or not)."""
+    """One HDU as a source describes it: its ``index``, upper-case ``extname``, numpy ``shape``,
+    whether it is an image HDU (compressed or not), its upper-case ``exttype`` and the ``bitpix``
+    of its pixels (of the image, for a tile-compressed one; 0 for a table).
+
+    A source may leave ``exttype`` empty when ``extname`` names a plane already (it is not needed).
+    """
 
     index: int
     extname: str
     shape: tuple
     is_image: bool
+    exttype: str = ""
+    bitpix: int = 0
 
     @property
     def is_2d_image(self) -> bool:
         return self.is_image and len(self.shape) == 2
+
+    @property
+    def plane(self) -> str:
+        """The plane this HDU names (rule 1 of the module docstring), or ``""``."""
+        if not self.is_image or not self.shape:
+            return ""
+        if self.extname in PLANES:
+            return self.extname
+        return self.exttype if self.exttype in PLANES else ""
 
 
 class PlaneIndex:
@@ -79,16 +121,19 @@ class PlaneIndex:
         self.path = path
         self._describe_next = describe_next
         self._found: dict[str, HduInfo] = {}
-        self._first_image: HduInfo | None = None
+        self._seen: list[HduInfo] = []
         self._done = False
+        self._resolved = False
 
     def find(self, plane: str, read_ahead: bool = False) -> HduInfo | None:
         """The HDU of ``plane``, or None; with ``read_ahead`` (the plane is about to be read) a
         remote source fetches each header with what likely follows it."""
         while plane not in self._found and not self._done and len(self._found) < len(PLANES):
             self._take(self._describe_next(read_ahead))
-        if plane == "IMAGE" and "IMAGE" not in self._found and self._done and self._first_image is not None:
-            self._found = {"IMAGE": self._first_image}  # a plain image: its first 2-D HDU, and no other plane
+        if self._done and not self._resolved:
+            self._resolved = True
+            if "IMAGE" not in self._found:  # no HDU names the IMAGE plane: rules 2 and 3
+                self._found = self._by_position() or self._plain_image()
         return self._found.get(plane)
 
     def image(self) -> HduInfo:
@@ -110,14 +155,32 @@ class PlaneIndex:
         if hdu is None:
             self._done = True
             return
-        if hdu.is_2d_image and self._first_image is None:
-            self._first_image = hdu
-        if hdu.is_image and hdu.extname in PLANES and hdu.extname not in self._found:
-            self._found[hdu.extname] = hdu
+        self._seen.append(hdu)
+        if hdu.plane and hdu.plane not in self._found:
+            self._found[hdu.plane] = hdu
             image = self._found.get("IMAGE")
             for name, other in self._found.items():
                 if image is not None and other.shape != image.shape:
-                    raise DataError(f"{self.path}: plane {name} has a different shape from IMAGE")
+                    raise DataError(f"{self.path}: plane {name} (HDU {other.index}) has a different shape "
+                                    f"{other.shape} from IMAGE (HDU {image.index}) {image.shape}")
+
+    def _by_position(self) -> dict[str, HduInfo] | None:
+        """afw's positions (rule 2), when the HDUs there look like afw's planes; else None."""
+        if self._found or not self._seen:
+            return None
+        first = 0 if self._seen[0].is_2d_image else 1 if not self._seen[0].shape else None
+        triple = self._seen[first:first + 3] if first is not None else []
+        if len(triple) < 3 or any(not h.is_2d_image or h.extname or h.shape != triple[0].shape for h in triple):
+            return None
+        image, mask, variance = triple
+        if mask.bitpix <= 0 or variance.bitpix >= 0:
+            return None
+        return {"IMAGE": image, "MASK": mask, "VARIANCE": variance}
+
+    def _plain_image(self) -> dict[str, HduInfo]:
+        """Rule 3: the first 2-D image HDU is the IMAGE plane, and there is no other plane."""
+        first = next((h for h in self._seen if h.is_2d_image), None)
+        return {} if first is None else {"IMAGE": first}
 
 
 class PlaneList(Sequence):

@@ -11,7 +11,9 @@ over the network:
   plane's header is followed by its tile table, so the read-ahead after the
   primary header usually brings the IMAGE header and part of its table along;
 * planes are found lazily (:mod:`cutout_cli.fits.planes`): an IMAGE-only
-  cutout never reads the VARIANCE header; when a plane is about to be read,
+  cutout never reads the VARIANCE header (``EXTNAME`` and ``EXTTYPE`` are in
+  the header read anyway; only a file naming no plane has every header read,
+  to fall back on afw's HDU positions); when a plane is about to be read,
   its header is fetched together with what the IMAGE plane's header and
   table took (afw planes share a tiling), in one request instead of two or three;
 * a plane's tile table is read once (one request), then kept;
@@ -22,6 +24,12 @@ over the network:
 
 astropy's section reader alone would read each tile with its own request;
 the prefetch coalesces them.
+
+Each HDU described is checked against the file's size (known from the
+first request): one whose data (padded to a whole block) would end past the
+end of the file, or a header cut short, is reported then, before any of its
+pixels is read.  Headers past the end are
+not read, so damage after the last plane needed is not seen remotely.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from ..errors import CutoutError, DataError, first_line
 from ..storage.ranged import RangeReader
 from ..storage.remote import RemoteOptions
 from .header import Header
-from .planes import HduInfo, PlaneReader, ReadFailure
+from .planes import TRUNCATED_HINT, HduInfo, PlaneReader, ReadFailure, hdu_label
 from .tiles.table import TableFormatError, TileTable
 
 __all__ = ["RangedSource", "RangedPlane", "MAX_HEADER_READ_AHEAD"]
@@ -83,19 +91,44 @@ class RangedSource:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 hdu = self._hdul[self._next]
-        except IndexError:
+        except IndexError:  # the end, or a header cut short (astropy stops there)
+            self._check_tail()
             return None
         except CutoutError:
             raise
         except Exception as err:
+            self._check_tail()
             raise DataError(f"cannot read the headers of {self.path}: {first_line(err)}") from None
         self._next += 1
         is_image = isinstance(hdu, (PrimaryHDU, ImageHDU, CompImageHDU))
-        name = str(hdu.header.get("EXTNAME", "")).strip().upper()
-        info = HduInfo(self._next - 1, name, tuple(int(n) for n in hdu.shape) if is_image else (), is_image)
-        if name == "IMAGE" and self._image_index is None:
+        header = hdu.header
+        info = HduInfo(self._next - 1, str(header.get("EXTNAME", "")).strip().upper(),
+                       tuple(int(n) for n in hdu.shape) if is_image else (), is_image,
+                       str(header.get("EXTTYPE", "")).strip().upper(), int(header.get("BITPIX", 0)) if is_image else 0)
+        self._check_complete(hdu, info.index)
+        if info.plane == "IMAGE" and self._image_index is None:
             self._image_index = info.index
         return info
+
+    def _check_complete(self, hdu, index: int) -> None:
+        """DataError when HDU ``index``'s data, as its header declares them (padding to a whole block
+        included, as :func:`cutout_cli.fits.local.check_complete` requires), end past the end of the file."""
+        info = hdu.fileinfo()
+        end = info["datLoc"] + info["datSpan"]
+        if end > self.reader.size:
+            raise DataError(f"{self.path} is truncated: {hdu_label(hdu.header, index)} ends at byte {end}, "
+                            f"the file has {self.reader.size}", TRUNCATED_HINT)
+
+    def _check_tail(self) -> None:
+        """DataError when what follows the last HDU read starts a header (``XTENSION``): one cut short
+        (its bytes were just read, so this costs no request as a rule)."""
+        if self._next == 0:
+            return
+        info = self._hdul[self._next - 1].fileinfo()
+        end = info["datLoc"] + info["datSpan"]
+        if end < self.reader.size and self.reader.peek_range(end, end + 8) == b"XTENSION":
+            raise DataError(f"{self.path} is truncated: the header of HDU {self._next} is cut short "
+                            f"({self.reader.size - end} bytes of it)", TRUNCATED_HINT)
 
     def header(self, hdu: HduInfo) -> Header:
         return Header.from_astropy(self._hdul[hdu.index].header)

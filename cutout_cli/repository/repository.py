@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from ..cutouts.assemble import assemble, choose_tract
+from ..cutouts.assemble import assemble, choose_tract, covered_by_present
 from ..cutouts.handle import ImageHandle
 from ..cutouts.options import ReadOptions, read_options
 from ..errors import InputError, NotFoundError
@@ -31,13 +31,9 @@ from ..storage.opening import open_storage
 from ..storage.remote import RemoteOptions
 from .refs import DatasetRef
 from .registry import Registry
+from .templates import TemplateRegistry, bundled_sample_repo
 
 __all__ = ["Repository", "RepositoryLocator", "bundled_sample_repo", "default_root"]
-
-
-def bundled_sample_repo() -> str:
-    """The sample repository shipped beside the package (``sample_repo/``)."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "sample_repo")
 
 
 def default_root(root=None):
@@ -94,11 +90,7 @@ class Repository:
             storage = open_storage(root, remote)
         self.storage = storage
         self._remote_arguments = (("anon", anon), ("endpoint_url", endpoint_url)) if storage.remote else ()
-        if registry is None:
-            from .templates import TemplateRegistry
-
-            registry = TemplateRegistry(storage)
-        self.registry = registry
+        self.registry = registry if registry is not None else TemplateRegistry(storage)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.root!r})"
@@ -241,7 +233,9 @@ class Repository:
         The coadd is the position's home patch (findTract + findPatch).  A box
         that does not fit in the home patch is assembled from its neighbours
         (and, across a tract boundary, from a tract where it fits whole); see
-        :mod:`cutout_cli.cutouts.assemble`.  ``tract`` and ``patch`` force one
+        :mod:`cutout_cli.cutouts.assemble`.  So is a box whose home patch file
+        is absent when the files present hold all of it in their borders
+        (else the home's absence is a NotFoundError).  ``tract`` and ``patch`` force one
         patch instead (pixels outside it are NaN / NO_DATA).  ``size`` is a
         :class:`~cutout_cli.sky.parse.Size` or text such as ``"60arcsec"`` or
         ``"301"`` (pixels); angles become pixels with ``round()`` at the
@@ -254,17 +248,19 @@ class Repository:
         skymap = self.registry.skymap_for(band)
         if tract is not None:
             tract_info = skymap.tract(tract)
-            patch_info = tract_info.patch(patch)
+            ref = self.ref(dataset_type, tract_info.id, tract_info.patch(patch).index, band)
         else:
             tract_info, patch_info = skymap.find_home(ra, dec)
-            box, _, _ = sky_box(tract_info, ra, dec, size)
-            if not patch_info.outer.contains_box(box):
-                tract_info, box, cx, cy = choose_tract(skymap, ra, dec, size)
+            box, cx, cy = sky_box(tract_info, ra, dec, size)
+            fits_home = patch_info.outer.contains_box(box)
+            ref = self._home_ref(dataset_type, tract_info, patch_info, box, band) if fits_home else None
+            if ref is None:
+                if not fits_home:
+                    tract_info, box, cx, cy = choose_tract(skymap, ra, dec, size)
                 request = {"ra": ra, "dec": dec, "size": str(size), "center_x": cx, "center_y": cy,
                            **(provenance or {})}
                 return assemble(self, tract_info, box, band, dataset_type=dataset_type, options=options,
                                 provenance=request)
-        ref = self.ref(dataset_type, tract_info.id, patch_info.index, band)
         with self.deferred(ref) as handle:
             return handle.cutout(ra, dec, size, options=options, frame=tract_info, provenance=provenance)
 
@@ -280,9 +276,9 @@ class Repository:
         ra, dec, _ = bounding_circle(region)
         tract, patch = self.registry.skymap_for(band).find_home(ra, dec)
         box = enclosing_box(tract, region)
-        if patch.outer.contains_box(box):
-            cutout = self.get(self.ref(dataset_type, tract.id, patch.index, band), box, options=options,
-                              provenance={"request": pos if isinstance(pos, str) else None})
+        ref = self._home_ref(dataset_type, tract, patch, box, band) if patch.outer.contains_box(box) else None
+        if ref is not None:
+            cutout = self.get(ref, box, options=options, provenance={"request": pos if isinstance(pos, str) else None})
         else:
             cutout = assemble(self, tract, box, band, dataset_type=dataset_type, options=options)
         if mask_outside:
@@ -296,6 +292,16 @@ class Repository:
         options = read_options(options, planes=planes, mode=mode, max_pixels=max_pixels)
         return assemble(self, self.registry.skymap_for(band).tract(tract), bbox, band, dataset_type=dataset_type,
                         options=options)
+
+    def _home_ref(self, dataset_type: str | None, tract, home: Patch, box: Box, band: str) -> DatasetRef | None:
+        """The dataset of ``home`` for a ``box`` inside its outer box; None when its file is absent but
+        the files present hold every pixel of the box in their outer boxes (the box is then assembled
+        from them); the home's NotFoundError when they do not."""
+        dataset_type = self.registry.dataset_type(dataset_type)
+        ref = self.registry.find(dataset_type, home, band)
+        if ref is None and not covered_by_present(self, tract, box, band, dataset_type):
+            raise self.registry.missing(dataset_type, home, band)
+        return ref
 
     def batch(self, targets, out_dir, size=None, band: str | None = None, **options) -> list[dict]:
         """Cutouts for many targets, written to ``out_dir``; returns the manifest rows.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import re
 import string
 from functools import cached_property
@@ -28,10 +29,21 @@ from .refs import DatasetRef
 from .registry import Registry
 from .skymaps import load_skymap
 
-__all__ = ["TemplateRegistry", "TEMPLATE_FIELDS", "CONFIG_NAME"]
+__all__ = ["TemplateRegistry", "TEMPLATE_FIELDS", "CONFIG_NAME", "bundled_sample_repo", "is_bundled_sample"]
 
 TEMPLATE_FIELDS = ("tract", "patch", "patch_x", "patch_y", "band", "skymap")
 CONFIG_NAME = "repo.json"
+
+
+def bundled_sample_repo() -> str:
+    """The sample repository shipped beside the package (``sample_repo/``), whose coadds
+    ``make sample`` generates."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "sample_repo")
+
+
+def is_bundled_sample(storage: Storage) -> bool:
+    """Whether ``storage`` is the local folder of the bundled sample repository."""
+    return storage.remote is None and os.path.realpath(storage.root) == os.path.realpath(bundled_sample_repo())
 
 
 class TemplateRegistry(Registry):
@@ -107,9 +119,10 @@ class TemplateRegistry(Registry):
         if present:
             return NotFoundError(f"no {dataset_type} for tract {patch.tract} patch {patch.index} band {band}: "
                                  f"expected {expected}", f"bands present for this patch: {', '.join(present)}")
+        hint = "generate the sample data with 'make sample', or check {}" if is_bundled_sample(self.storage) \
+            else "check {}"
         return NotFoundError(f"no {dataset_type} for tract {patch.tract} patch {patch.index} band {band}: "
-                             f"expected {expected}", "generate the sample data with 'make sample', or check {}",
-                             options=[("root", None)])
+                             f"expected {expected}", hint, options=[("root", None)])
 
 
 def _read_config(storage: Storage, path: str) -> dict:

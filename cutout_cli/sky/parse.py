@@ -4,8 +4,9 @@ Pure functions, no I/O and no astropy.coordinates (a one-liner should not pay
 for it).  Angles are returned in degrees.
 
 * RA: decimal degrees (``53.3``, ``53.3deg``) or sexagesimal *hours*
-  (``03:33:20.6``, ``03h33m20.6s``, ``3 33 20.6``); ``12d30m`` marks degrees.
-  RA is wrapped into [0, 360).
+  (``03:33:20.6``, ``03h33m20.6s``, ``3 33 20.6``), whose hours must lie in
+  [0, 24); a ``d`` (or ``°``) marks sexagesimal degrees (``53d19m07.65s``,
+  ``12d30m``), as in astropy's ``Angle``.  Degrees are wrapped into [0, 360).
 * Dec: decimal degrees or sexagesimal degrees (``-27:49:10``, ``-27d49m10s``);
   must lie in [-90, 90].
 * Sizes: ``300``/``300px`` (pixels), ``60arcsec``/``60"``, ``1arcmin``/``1'``,
@@ -52,8 +53,13 @@ def _parse_sexagesimal(text: str) -> float | None:
     return -value if negative else value
 
 
-def _parse_angle(text: str | float, what: str, example: str, sexagesimal_unit: float) -> float:
-    """Decimal degrees, or sexagesimal in units of ``sexagesimal_unit`` degrees (a ``d`` marks degrees)."""
+def _parse_angle(text: str | float, what: str, example: str, sexagesimal_unit: float,
+                 hours_below: float | None = None) -> float:
+    """Decimal degrees, or sexagesimal in units of ``sexagesimal_unit`` degrees (``d`` or ``°`` mark degrees).
+
+    With ``hours_below`` (RA: 24), sexagesimal text not marked as degrees is hours and must lie
+    in ``[0, hours_below)``.
+    """
     if isinstance(text, (int, float)):
         return _finite(float(text), what, str(text))
     s = str(text).strip()
@@ -63,13 +69,31 @@ def _parse_angle(text: str | float, what: str, example: str, sexagesimal_unit: f
         value = _parse_sexagesimal(s)
         if value is None:
             raise InputError(f"cannot read {what} {s!r}", f"give decimal degrees or {example}") from None
-        value *= 1.0 if "d" in s.lower() else sexagesimal_unit
+        if "d" in s.lower() or "°" in s:  # marked as degrees
+            return _finite(value, what, s)
+        if hours_below is not None and not 0.0 <= value < hours_below:
+            raise InputError(f"{what} {s!r} is {value:g} hours, outside [0, {hours_below:g})",
+                             f"sexagesimal {what} is in hours; mark degrees as in {_as_marked_degrees(s)}, "
+                             "or give decimal degrees")
+        value *= sexagesimal_unit
     return _finite(value, what, s)
 
 
+def _as_marked_degrees(text: str) -> str:
+    """``text``'s sexagesimal fields written with the degree marks ``d``, ``m``, ``s`` (``53d19m07.65s``)."""
+    sign = "-" if text.strip().startswith("-") else ""
+    parts = [p for p in _SEXAGESIMAL_SPLIT.split(text.strip().lstrip("+-")) if p]
+    return sign + "".join(part + mark for part, mark in zip(parts, "dms"))
+
+
 def parse_ra(text: str | float) -> float:
-    """Right ascension in degrees, wrapped into [0, 360); sexagesimal RA is in hours."""
-    return _parse_angle(text, "RA", "hours like 03:33:20.6", 15.0) % 360.0
+    """Right ascension in degrees, wrapped into [0, 360).
+
+    Decimal RA is in degrees; sexagesimal RA is in hours, which must lie in [0, 24) (so
+    ``25:00:00`` and ``53:19:07.65`` are errors), unless a ``d`` marks it as degrees
+    (``53d19m07.65s``).
+    """
+    return _parse_angle(text, "RA", "hours like 03:33:20.6, or degrees like 53d19m07.65s", 15.0, 24.0) % 360.0
 
 
 def parse_dec(text: str | float) -> float:

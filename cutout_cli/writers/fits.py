@@ -42,11 +42,20 @@ def _as_header(header) -> Header:
     return Header.from_records(header or [])
 
 
-def _plane_header(name: str, header) -> Header:
+# astropy's CCDData reader builds its uncertainty from the class this keyword of the uncertainty HDU names
+# (``key_uncertainty_type``, default ``UTYPE``), and without it assumes a standard deviation
+UNCERTAINTY_TYPE = ("UTYPE", "VarianceUncertainty", "VARIANCE holds variances (astropy.nddata)")
+
+
+def plane_header(name: str, header) -> Header:
+    """The header a plane HDU is written with: its name as EXTNAME and EXTTYPE, and for VARIANCE the
+    uncertainty type astropy's CCDData reader needs."""
     plane = _as_header(header).copy()
     plane.set("EXTNAME", name)
     plane.set("EXTTYPE", name)
     plane.set("INHERIT", True)
+    if name == "VARIANCE":
+        plane.set(UNCERTAINTY_TYPE[0], UNCERTAINTY_TYPE[1], UNCERTAINTY_TYPE[2])
     return plane
 
 
@@ -79,13 +88,16 @@ def write_exposure(path, primary_header, planes, overwrite: bool = False, compre
         Cards of the empty primary HDU.
     planes : list of (str, numpy.ndarray, Header or list of dict)
         ``(name, array, header)`` for each plane, in order; ``EXTNAME`` and
-        ``EXTTYPE`` are set to ``name`` and ``INHERIT = T``.
+        ``EXTTYPE`` are set to ``name`` and ``INHERIT = T``, and the VARIANCE
+        plane gets ``UTYPE = 'VarianceUncertainty'`` so that astropy's
+        ``CCDData.read(path, hdu='IMAGE', hdu_uncertainty='VARIANCE',
+        hdu_mask='MASK')`` reads it as a ``VarianceUncertainty``.
     compress : dict, optional
         ``{plane name: fitsio write kwargs}`` (see :func:`compression_kwargs`);
         without it the file is written uncompressed.
     """
     primary = _as_header(primary_header)
-    headers = [(name, array, _plane_header(name, header)) for name, array, header in planes]
+    headers = [(name, array, plane_header(name, header)) for name, array, header in planes]
     if compress:
         with atomic_path(path, overwrite) as tmp:
             _write_with_fitsio(tmp, primary, headers, compress)

@@ -1,11 +1,14 @@
 """Contact sheets: many cutouts side by side in one RGB PNG.
 
 Each panel is a square of ``panel_size`` pixels holding one cutout, rendered
-like :func:`cutout_cli.writers.png.to_pil` (north up, east left, 8-bit grey)
-with its *own* limits (the default zscale is computed per panel), scaled to
-fit the square with its aspect ratio kept and centred.  Under each panel a
-strip shows its label in white on the dark background.  Panels fill rows left
-to right, top to bottom; an optional title strip sits above them.
+like :func:`cutout_cli.writers.png.to_pil` (8-bit grey, north up and east
+left: turned from the panel's WCS when it comes with one, else drawn with
+array row 0 at the bottom) with its *own* limits (the default zscale is
+computed per panel), scaled to fit the square with its aspect ratio kept and
+centred.  The sheet's ``orientation`` text chunk says how each panel was
+turned.  Under each panel a strip shows its label in white on the dark
+background.  Panels fill rows left to right, top to bottom; an optional title
+strip sits above them.
 
 Scaling uses nearest-neighbour when enlarging, so that each cutout pixel stays
 a visible square, and Lanczos when shrinking, to avoid aliasing.
@@ -37,7 +40,8 @@ GAP = 4  # pixels between panels and around the sheet
 TEXT_PAD = 3  # pixels above and below a line of text
 MIN_PANEL_SIZE = 16
 
-Panel = tuple[str, "np.ndarray | None"]
+# (label, image) or (label, image, wcs): see write_grid
+Panel = tuple
 
 
 @dataclass(frozen=True)
@@ -133,14 +137,19 @@ def render_grid(
     draw = ImageDraw.Draw(sheet)
     if title:
         _draw_text(draw, layout.title_box(), title, title_font, LABEL_TEXT)
-    for index, (label, image) in enumerate(panels):
+    turns = {}
+    for index, panel in enumerate(panels):
+        label, image, wcs = _unpack(panel)
         box = layout.panel_box(index)
-        if image is None or np.size(image) == 0:
+        if _is_empty(image):
             draw.rectangle(_inclusive(box), fill=NO_DATA_FILL)
             _draw_text(draw, box, "no data", label_font, NO_DATA_TEXT)
         else:
-            _paste_panel(sheet, box, _render_panel(label, image, stretch, limits))
+            picture = _render_panel(label, image, stretch, limits, wcs)
+            turns.setdefault(picture.info.get("orientation", "as given"), []).append(str(label))
+            _paste_panel(sheet, box, picture)
         _draw_text(draw, layout.label_box(index), str(label), label_font, LABEL_TEXT)
+    sheet.info["orientation"] = _describe_turns(turns)
     return sheet
 
 
@@ -161,10 +170,14 @@ def write_grid(
     ----------
     path : path-like
         Output PNG.
-    panels : sequence of (str, numpy.ndarray or None)
-        ``(label, image)`` pairs in display order (row-major from the
-        top-left).  Images are 2-D ``[y, x]`` arrays drawn north up; ``None``
-        (or an empty array) draws a dark-grey "no data" panel.
+    panels : sequence of (str, image) or (str, image, wcs)
+        Panels in display order (row-major from the top-left).  An image is
+        a 2-D ``[y, x]`` array (row 0 at FITS ``y = 0``), turned north up,
+        east left from its celestial ``wcs`` (astropy, pixel origin 0 at the
+        array's first pixel; without one, row 0 is drawn at the bottom), or a
+        finished picture drawn as it is: a PIL image or a ``(height, width,
+        3)`` uint8 RGB array with row 0 at the top.  ``None`` (or an empty
+        array) draws a dark-grey "no data" panel.
     columns : int, optional
         Panels per row; default ``ceil(sqrt(len(panels)))``, at most
         ``len(panels)``.
@@ -197,14 +210,44 @@ def write_grid(
 # -- panels ----------------------------------------------------------------
 
 
-def _render_panel(label: str, image: np.ndarray, stretch: str, limits: Limits) -> Image.Image:
+def _unpack(panel) -> tuple:
+    """(label, image, wcs) of a panel given as (label, image) or (label, image, wcs)."""
+    label, image, *rest = panel
+    return label, image, (rest[0] if rest else None)
+
+
+def _is_empty(image) -> bool:
+    if image is None:
+        return True
+    return False if _is_picture(image) else np.size(image) == 0
+
+
+def _is_picture(image) -> bool:
+    """A PIL image (a finished picture)."""
+    from PIL import Image
+
+    return isinstance(image, Image.Image)
+
+
+def _render_panel(label: str, image, stretch: str, limits: Limits, wcs=None) -> Image.Image:
+    if _is_picture(image):
+        return image  # a finished picture, already oriented
     if np.ndim(image) == 3 and np.shape(image)[2] == 3 and np.asarray(image).dtype == np.uint8:
         from PIL import Image
 
         return Image.fromarray(np.asarray(image), "RGB")  # a colour picture, already north up
     if np.ndim(image) != 2:
         raise InputError(f"panel {label!r}: cannot draw an image of shape {np.shape(image)}", "expected a 2-D array")
-    return to_pil(image, stretch, limits)
+    return to_pil(image, stretch, limits, wcs=wcs)
+
+
+def _describe_turns(turns: dict) -> str:
+    """The sheet's ``orientation`` text: each distinct description and the panels it applies to."""
+    if not turns:
+        return "no panel has a picture"
+    if len(turns) == 1:
+        return f"every panel: {next(iter(turns))}"
+    return " | ".join(f"panels {', '.join(labels)}: {text}" for text, labels in turns.items())
 
 
 def _paste_panel(sheet: Image.Image, box: tuple[int, int, int, int], picture: Image.Image) -> None:

@@ -2,10 +2,16 @@
 
 Conventions shared by every function here:
 
-* **North up.**  Input arrays are indexed ``[y, x]`` like FITS/numpy, so array
-  row 0 is the *bottom* row of the picture; rendering flips rows so that the
-  top of the PNG is the last array row.  East is left because the coadd WCS
-  has ``CD1_1 < 0``, so columns are not flipped.
+* **North up, east left.**  Input arrays are indexed ``[y, x]`` like
+  FITS/numpy, with array row 0 at FITS ``y = 0``.  Given the cutout's
+  celestial ``wcs`` (astropy, pixel origin 0 at the array's first pixel), the
+  picture is turned by :func:`cutout_cli.writers.orientation.orientation_from_wcs`:
+  flips and quarter turns move pixels exactly, a remaining rotation (over
+  half a pixel at the corners) rotates the rendered 8-bit picture (Pillow,
+  bicubic, the new corners black).  Without a WCS the array is drawn plainly:
+  row 0 at the bottom, column 0 at the left (north up, east left for a
+  standard WCS, ``CD1_1 < 0``).  What was done is in the PNG's
+  ``orientation`` text chunk.
 * **8-bit grey.**  Pixel values are mapped to 0..255: values at or below the
   lower limit become 0 (black), values at or above the upper limit 255
   (white), and the stretch shapes the curve in between.
@@ -33,6 +39,7 @@ import numpy as np
 
 from ..errors import InputError
 from .atomic import write_atomically
+from .orientation import Orientation, orientation_from_wcs
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -41,6 +48,8 @@ STRETCHES = ("asinh", "linear", "sqrt", "log")
 ASINH_A = 0.1
 # Grey level of finite pixels when the limits collapse (constant image).
 FLAT_GREY = 128
+# PNG text chunks written from a picture's ``info`` (what was done to orient it).
+TEXT_KEYS = ("orientation",)
 
 Limits = str | tuple[float, float]
 
@@ -105,26 +114,43 @@ def stretch_to_uint8(
 
 
 def to_pil(
-    image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale"
+    image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale", *, wcs=None
 ) -> Image.Image:
-    """Render a 2-D image as a north-up 8-bit grey PIL image (mode ``"L"``).
+    """Render a 2-D image as a north-up, east-left 8-bit grey PIL image (mode ``"L"``).
 
-    Array row 0 (FITS ``y = 0``) becomes the bottom row of the picture and
-    column 0 (``x = 0``) its left edge.  ``stretch`` and ``limits`` are as in
-    :func:`stretch_to_uint8`.
+    ``wcs`` is the image's celestial WCS (pixel origin 0 at ``image[0, 0]``):
+    the picture is turned to put north up and east left (see the module
+    notes); without it, array row 0 (FITS ``y = 0``) becomes the bottom row of
+    the picture and column 0 its left edge.  ``picture.info["orientation"]``
+    says what was done.  ``stretch`` and ``limits`` are as in
+    :func:`stretch_to_uint8` (the limits come from the image's pixels only,
+    not from a rotation's black corners).
 
     Raises
     ------
     cutout_cli.errors.InputError
         ``image`` is not 2-D or is empty, or bad ``stretch``/``limits``.
     """
-    from PIL import Image
-
     shape = np.shape(image)
     if len(shape) != 2 or 0 in shape:
         raise InputError(f"cannot render an image of shape {shape}", "expected a non-empty 2-D array")
     grey = stretch_to_uint8(image, stretch, limits)
-    return Image.fromarray(np.ascontiguousarray(grey[::-1]))
+    return oriented_picture(grey, orientation_from_wcs(wcs, shape))
+
+
+def oriented_picture(pixels: np.ndarray, orientation: Orientation) -> Image.Image:
+    """The PIL picture of 8-bit ``pixels`` (``[y, x]`` grey or ``[y, x, 3]`` RGB, array order) turned
+    by ``orientation``: its exact part, then its rotation (Pillow's bicubic ``rotate`` about the
+    centre, enlarged to keep every pixel, new corners black).  ``info["orientation"]`` describes it."""
+    from PIL import Image
+
+    picture = Image.fromarray(orientation.exact(np.asarray(pixels, dtype=np.uint8)))
+    if orientation.rotation:
+        black = 0 if picture.mode == "L" else (0,) * len(picture.getbands())
+        picture = picture.rotate(orientation.rotation, resample=Image.Resampling.BICUBIC, expand=True,
+                                 fillcolor=black)
+    picture.info["orientation"] = orientation.describe()
+    return picture
 
 
 def write_png(
@@ -134,11 +160,13 @@ def write_png(
     stretch: str = "asinh",
     limits: Limits = "zscale",
     overwrite: bool = False,
+    wcs=None,
 ) -> Path:
-    """Write ``image`` as a north-up 8-bit grey PNG, atomically.
+    """Write ``image`` as a north-up, east-left 8-bit grey PNG, atomically.
 
-    See :func:`to_pil` for orientation and :func:`stretch_to_uint8` for
-    ``stretch`` and ``limits``.
+    See :func:`to_pil` for orientation (``wcs``) and :func:`stretch_to_uint8`
+    for ``stretch`` and ``limits``.  The PNG's ``orientation`` text chunk says
+    how the array was turned.
 
     Returns
     -------
@@ -153,14 +181,12 @@ def write_png(
         and an existing ``path`` is untouched.  A missing parent directory is
         created.
     """
-    return save_picture(path, to_pil(image, stretch, limits), overwrite=overwrite)
+    return save_picture(path, to_pil(image, stretch, limits, wcs=wcs), overwrite=overwrite)
 
 
-def png_bytes(image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale") -> bytes:
+def png_bytes(image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale", *, wcs=None) -> bytes:
     """The PNG file :func:`write_png` would write, as bytes (for ``_repr_png_``)."""
-    buffer = io.BytesIO()
-    to_pil(image, stretch, limits).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_data(to_pil(image, stretch, limits, wcs=wcs))
 
 
 # -- options ---------------------------------------------------------------
@@ -229,10 +255,22 @@ def _make_stretch(stretch: str):
 # -- atomic output (shared with grid.py and rgb.py) -----------------------------
 
 
-def save_picture(path: str | os.PathLike[str], picture: Image.Image, *, overwrite: bool = False) -> Path:
-    """Save the PIL image ``picture`` as PNG at ``path`` with :func:`~.atomic.write_atomically` (the name
-    appears only once the file is complete; an existing ``path`` is refused without ``overwrite``)."""
+def png_data(picture: Image.Image) -> bytes:
+    """``picture`` encoded as PNG, with a text chunk for each of :data:`TEXT_KEYS` in its ``info``."""
+    from PIL import PngImagePlugin
+
+    text = PngImagePlugin.PngInfo()
+    for key in TEXT_KEYS:
+        if isinstance(picture.info.get(key), str):
+            text.add_text(key, picture.info[key])
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    write_atomically(path, [buffer.getvalue()], overwrite)
+    picture.save(buffer, format="PNG", pnginfo=text)
+    return buffer.getvalue()
+
+
+def save_picture(path: str | os.PathLike[str], picture: Image.Image, *, overwrite: bool = False) -> Path:
+    """Save the PIL image ``picture`` as PNG (:func:`png_data`) at ``path`` with
+    :func:`~.atomic.write_atomically` (the name appears only once the file is complete; an existing
+    ``path`` is refused without ``overwrite``)."""
+    write_atomically(path, [png_data(picture)], overwrite)
     return Path(path)

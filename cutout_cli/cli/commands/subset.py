@@ -86,7 +86,7 @@ def command(state, *, fits_file, ra, dec, size, band, tract, patch, box_text, po
     records = [_write(cutout, fits_path, png_path, stretch=stretch, overwrite=overwrite, centred=request.centred,
                       from_file=bool(fits_file)) for cutout, (fits_path, png_path) in zip(cutouts, paths)]
     if rgb:
-        write_colour(rgb, [cutout.display_plane() for cutout in cutouts], overwrite=overwrite)
+        write_colour(rgb, [cutout.display_plane() for cutout in cutouts], overwrite=overwrite, wcs=cutouts[0].wcs)
         records = [{**record, "rgb": rgb} for record in records]
     echo_records(records, fmt, single=True)
     if not all(cutout.provenance["complete"] for cutout in cutouts):

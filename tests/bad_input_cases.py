@@ -345,6 +345,11 @@ def _(env):
     return _subset_in(env, _repo_with_file(env, b"<html>404 not found</html>" * 200))
 
 
+@case("R8b", "repository", "FITS file argument that does not exist", 3, "does not exist (check the path)")
+def _(env):
+    return env.run("subset", env.tmp / "missing.fits", "--box", "0,0,2,2", "-o", env.tmp / "x.fits", repo=False)
+
+
 @case("R9", "repository", "FITS file without an image HDU", 5, "holds no 2-D image")
 def _(env):
     import numpy as np

@@ -58,10 +58,12 @@ class LocalSource:
         self.path = path
         self._fd = None
         self.memory_map = None
+        if not os.path.exists(path):  # cfitsio reports a missing file as "could not open" (status 104)
+            raise NotFoundError(f"{path} does not exist", "check the path")
         try:
             self._fits = fitsio.FITS(path)
         except FileNotFoundError:
-            raise NotFoundError(f"{path} does not exist") from None
+            raise NotFoundError(f"{path} does not exist", "check the path") from None
         except (OSError, ValueError) as err:
             raise DataError(f"cannot open {path} as FITS: {first_line(err)}") from None
         self._raw_headers: dict = {}

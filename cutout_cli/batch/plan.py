@@ -232,24 +232,15 @@ def _held_by_present(repo, dataset_type, tract, outer, band: str, boxes: np.ndar
     """For boxes inside a patch whose file is absent (rows ``(begin_x, begin_y, width, height)``, PARENT
     pixels of ``tract``; ``outer`` is the patch's outer box): whether the files present hold every pixel
     of each box.  Those rows are cut by assembly tasks, from the files that hold them."""
-    from ..cutouts.assemble import box_covered, patches_touching
+    from ..cutouts.assemble import box_covered, present_outer_boxes
     from ..sky.box import Box
 
-    outers = [ref.outer for patch in patches_touching(tract, outer)
-              if (ref := repo.find(dataset_type, patch, band)) is not None]
+    outers = present_outer_boxes(repo, tract, outer, band, dataset_type)
     if not outers:
         return np.zeros(len(boxes), bool)
     return np.array([box_covered(Box(*(int(v) for v in box)), outers) for box in boxes], bool)
 
 
 def _home_tracts(skymap, ras: np.ndarray, decs: np.ndarray) -> np.ndarray:
-    """findTract for many positions (vectorised for rings skymaps); -1 where none."""
-    if hasattr(skymap, "find_tract_ids"):
-        return np.asarray(skymap.find_tract_ids(ras, decs), dtype=np.int64)
-    ids = np.full(len(ras), -1, dtype=np.int64)
-    for i, (ra, dec) in enumerate(zip(ras, decs)):
-        try:
-            ids[i] = skymap.find_tract(float(ra), float(dec)).id
-        except CutoutError:
-            pass
-    return ids
+    """findTract for many positions (:meth:`~cutout_cli.sky.skymap.SkyMap.find_tract_ids`); -1 where none."""
+    return np.asarray(skymap.find_tract_ids(ras, decs), dtype=np.int64)

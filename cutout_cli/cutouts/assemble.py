@@ -34,7 +34,7 @@ from .cutout import Cutout
 from .extract import STRICT_HINT, extract
 from .options import ReadOptions
 
-__all__ = ["assemble", "box_covered", "choose_tract", "contributing_patches", "covered_by_present", "home_region",
+__all__ = ["assemble", "box_covered", "choose_tract", "contributing_patches", "covered_by_present", "home_region", "present_outer_boxes",
            "patches_touching"]
 
 
@@ -194,11 +194,17 @@ def box_covered(box: Box, boxes) -> bool:
     return True
 
 
-def covered_by_present(source, tract, box: Box, band: str, dataset_type: str | None = None) -> bool:
-    """Whether the files present in ``source`` (``find(dataset_type, patch, band)``) together hold
-    every pixel of ``box`` (PARENT pixels of ``tract``) in their outer boxes."""
+def present_outer_boxes(source, tract, box: Box, band: str, dataset_type: str | None = None) -> list[Box]:
+    """The outer boxes (PARENT pixels of ``tract``) of the files present in ``source``
+    (``find(dataset_type, patch, band)``) among the patches whose outer box meets ``box``."""
     find = _finder(source, dataset_type, band)
-    return box_covered(box, [ref.outer for patch in patches_touching(tract, box) if (ref := find(patch)) is not None])
+    return [ref.outer for patch in patches_touching(tract, box) if (ref := find(patch)) is not None]
+
+
+def covered_by_present(source, tract, box: Box, band: str, dataset_type: str | None = None) -> bool:
+    """Whether the files present in ``source`` together hold every pixel of ``box`` (PARENT pixels of
+    ``tract``) in their outer boxes."""
+    return box_covered(box, present_outer_boxes(source, tract, box, band, dataset_type))
 
 
 def _paste(source, pieces, box: Box, planes, provenance: dict):

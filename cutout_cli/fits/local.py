@@ -62,8 +62,6 @@ class LocalSource:
             raise NotFoundError(f"{path} does not exist", "check the path")
         try:
             self._fits = fitsio.FITS(path)
-        except FileNotFoundError:
-            raise NotFoundError(f"{path} does not exist", "check the path") from None
         except (OSError, ValueError) as err:
             raise DataError(f"cannot open {path} as FITS: {first_line(err)}") from None
         self._raw_headers: dict = {}

@@ -20,18 +20,22 @@ $(STAMP): pyproject.toml setup.py cutout_cli/fits/tiles/_rice.c
 	# fitsio compiles its bundled cfitsio with no -O flag (wheel and default source build alike);
 	# built with -O2, tile decompression is 2-2.5x faster (bench/README.md)
 	CFLAGS=-O2 $(PY) -m pip install -q --no-cache-dir --no-binary fitsio 'fitsio>=1.2'
-	$(PY) -m pip install -q -e '.[test,sample,dask,remote]'
+	$(PY) -m pip install -q -e '.[test,sample,dask,remote,butler]'
 	touch $@
 
 install: $(STAMP)
 
-sample: $(STAMP)  ## generate the synthetic sample coadds (skips files already there)
+sample: $(STAMP)  ## the synthetic sample coadds (skips files already there), and a real Butler repository of them
 	$(PY) -m cutout_cli._sample
+	test -e sample_butler || ! $(PY) -c 'import lsst.daf.butler' 2>/dev/null || $(PY) -m cutout_cli._sample.butler sample_repo sample_butler
 
 demo: sample  ## batch of the 27 demo targets (z, 50 px) + one 60 arcsec r-band subset
 	rm -rf $(DEMO)
 	$(CUTOUT) batch sample_repo/targets.csv --band z --size 50 --out $(DEMO)/batch_z --png --grid $(DEMO)/grid_z.png
 	$(CUTOUT) subset --ra 53.318792 --dec -27.844306 --size 60arcsec --band r -o $(DEMO)/agn11_r.fits --png $(DEMO)/agn11_r.png
+	@if [ -d sample_butler ]; then echo; echo "The tutorial's query on the real Butler repository sample_butler:"; \
+	  $(CUTOUT) -q --repo sample_butler --collections LSSTComCam/DP1 query --band r --pos "53.318792 -27.844306" \
+	    --format csv | cut -d, -f1-3,6,7,19-20; fi
 	@echo
 	@echo "Results:"
 	@echo "  $(DEMO)/batch_z/          27 cutouts (FITS + PNG) and manifest.csv"

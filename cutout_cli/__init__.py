@@ -12,6 +12,7 @@ _LAZY = {
     "Repository": ("cutout_cli.repository", "Repository"),
     "open_repository": ("cutout_cli.repository", "open_repository"),
     "ImageCollection": ("cutout_cli.repository.collection", "ImageCollection"),
+    "ButlerRepository": ("cutout_cli.repository.butler", "ButlerRepository"),
     "build_index": ("cutout_cli.repository.collection", "build_index"),
     "DatasetRef": ("cutout_cli.repository", "DatasetRef"),
     "Box": ("cutout_cli.sky.box", "Box"),

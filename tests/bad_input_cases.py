@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import sqlite3
 import resource
 import signal
 import subprocess
@@ -71,11 +73,11 @@ class Env:
                 handle.write(text)
         return path
 
-    def run(self, *args, repo=True, preexec_fn=None, out=None) -> Result:
+    def run(self, *args, repo=True, preexec_fn=None, out=None, env=None) -> Result:
         command = [sys.executable, "-m", "cutout_cli", *(["--repo", str(self.repo.root)] if repo else []),
                    *map(str, args)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=preexec_fn,
-                              cwd=self.tmp)
+                              cwd=self.tmp, env={**os.environ, **env} if env else None)
         with open(self.log_dir / "stderr.log", "a", encoding="utf-8") as log:
             log.write(done.stderr)
         return Result(done.returncode, done.stdout, done.stderr, out)
@@ -97,6 +99,18 @@ class Env:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(content) if isinstance(content, bytes) else (root / name).write_text(content)
         return root
+
+    def butler(self, name="butler") -> Path:
+        """A real Butler repository (lsst-daf-butler) of the small repository's coadds, made once per case."""
+        from cutout_cli._sample.butler import build_butler_repo
+
+        root = self.tmp / name
+        if not root.exists():
+            build_butler_repo(self.repo.root, root)
+        return root
+
+    def query(self, root, *extra, env=None) -> Result:
+        return self.run("--repo", root, *extra, "query", "--pos", f"{RA11} {DEC11}", repo=False, env=env)
 
     def patch_file(self) -> Path:
         return Path(self.repo.expected_path(None, self.repo.home(RA11, DEC11), "r"))
@@ -393,6 +407,103 @@ def _(env):
 @case("R13", "repository", "position in a tract with no data", 3, "no deep_coadd for tract")
 def _(env):
     return env.subset("--ra", "150", "--dec", "2", "--size", "9", "--band", "r", "-o", env.tmp / "c.fits")
+
+
+# -- Butler sources -----------------------------------------------------------------
+@case("B1", "Butler", "unknown collection", 2, "has no collection 'no/such' (its collections: LSSTComCam/DP1")
+def _(env):
+    return env.query(env.butler(), "--collections", "no/such")
+
+
+@case("B2", "Butler", "several top-level collections, none chosen", 2,
+      "has 2 collections holding deep_coadd: LSSTComCam/DP1, u/me/mine (choose with --collections")
+def _(env):
+    from lsst.daf.butler import Butler, CollectionType
+
+    root = env.butler()
+    with Butler(str(root), writeable=True) as butler:
+        butler.registry.registerCollection("u/me/mine", CollectionType.CHAINED)
+        butler.registry.setCollectionChain("u/me/mine", ["LSSTComCam/runs/DP1/sample"])
+    return env.query(root)
+
+
+@case("B3", "Butler", "dataset type absent", 2, "unknown dataset type 'calexp' (this repository has: deep_coadd)")
+def _(env):
+    return env.run("--repo", env.butler(), "query", "calexp", "--pos", f"{RA11} {DEC11}", repo=False)
+
+
+@case("B4", "Butler", "ChainedDatastore, lsst-daf-butler not installed", 5,
+      "its datastore is ChainedDatastore, not one FileDatastore; cutout reads such repositories through "
+      "lsst-daf-butler, which is not installed (pip install 'cutout-cli[butler]'")
+def _(env):
+    config = env.butler() / "butler.yaml"
+    config.write_text(config.read_text().replace("fileDatastore.FileDatastore", "chainedDatastore.ChainedDatastore"))
+    return env.query(env.butler(), env=without_daf_butler(env.tmp))
+
+
+@case("B5", "Butler", "registry manager version unknown, lsst-daf-butler not installed", 5,
+      "its collections manager is SynthIntKeyCollectionManager 9.0.0 (cutout reads SynthIntKeyCollectionManager 2.x)")
+def _(env):
+    return env.query(_future_registry(env), env=without_daf_butler(env.tmp))
+
+
+@case("B6", "Butler", "registry manager version unknown to lsst-daf-butler too", 5,
+      "lsst-daf-butler cannot read")
+def _(env):
+    return env.query(_future_registry(env))
+
+
+def _future_registry(env) -> Path:
+    """A Butler repository whose collections manager claims a schema version nobody knows yet."""
+    with sqlite3.connect(env.butler() / "gen3.sqlite3") as db:
+        db.execute("UPDATE butler_attributes SET value = '9.0.0' WHERE name LIKE 'version:%SynthIntKey%'")
+    return env.butler()
+
+
+@case("B7", "Butler", "registry row whose file is missing", 3, "is registered but its file")
+def _(env):
+    root = env.butler()
+    for path in root.rglob("*.fits"):
+        path.unlink()
+    return env.run("--repo", root, "subset", "--ra", RA11, "--dec", DEC11, "--size", "9", "--band", "r",
+                   "-o", env.tmp / "c.fits", repo=False)
+
+
+@case("B8", "Butler", "damaged _butler_zip_index.json", 5, "cannot read the artifact index")
+def _(env):
+    folder = env.tmp / "artifacts"
+    folder.mkdir()
+    (folder / "_butler_zip_index.json").write_text('{"index_version": "V1", "refs": {}}')
+    return env.query(folder)
+
+
+@case("B9", "Butler", "--collections for a repo.json repository", 2,
+      "is not a Butler repository: it has no collections (leave out --collections for it)")
+def _(env):
+    return env.query(env.repo.root, "--collections", "LSSTComCam/DP1")
+
+
+@case("B10", "Butler", "butler.yaml that is not YAML", 5, "cannot read")
+def _(env):
+    root = env.tmp / "bad_yaml"
+    root.mkdir()
+    (root / "butler.yaml").write_text("datastore: [unclosed\n")
+    return env.query(root)
+
+
+def without_daf_butler(tmp: Path) -> dict:
+    """Environment variables under which ``import lsst.daf.butler`` fails, as where the optional extra
+    is not installed (a ``sitecustomize`` that refuses the import)."""
+    site = tmp / "no_daf_butler"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'lsst.daf' or name.startswith('lsst.daf.'):\n"
+        "            raise ImportError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, _Refuse())\n")
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)}
 
 
 # -- outputs --------------------------------------------------------------------------

@@ -105,9 +105,7 @@ def run_task(task, outputs: Outputs) -> TaskResult:
 def _file_cutter(task, outputs: Outputs):
     """The handle on the task's coadd (not opened yet) and the function cutting the task's ``i``-th box."""
     ref = task.ref
-    provenance = {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
-                  "skymap": outputs.skymap}
-    handle = task_handle(task, provenance, outputs)
+    handle = task_handle(task, ref.provenance(outputs.skymap), outputs)
     boxes = [Box(*(int(v) for v in box)) for box in task.boxes]
     read = outputs.cutouts.read
     handle.expect(boxes, read.planes)

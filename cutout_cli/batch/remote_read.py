@@ -18,6 +18,7 @@ import os
 from ..cutouts.handle import ImageHandle
 from ..errors import OutputError
 from ..storage.base import is_remote
+from ..storage.members import is_member
 from ..storage.remote import download, download_threshold
 
 __all__ = ["DownloadedHandle", "task_handle", "wants_download"]
@@ -26,7 +27,7 @@ __all__ = ["DownloadedHandle", "task_handle", "wants_download"]
 def task_handle(task, provenance: dict, outputs):
     """The handle a task cuts from: the coadd itself, or a downloaded copy of it."""
     path = task.ref.path
-    if is_remote(path) and wants_download(task, outputs):
+    if is_remote(path) and not is_member(path) and wants_download(task, outputs):  # a member is read in place
         scratch = outputs.remote_reading.scratch_dir or outputs.out_dir
         return DownloadedHandle(path, provenance, outputs.remote, scratch)
     return ImageHandle(path, provenance, remote=outputs.remote)

@@ -56,8 +56,12 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--repo", metavar="PATH|URL",
-              help="Repository root: a folder with repo.json, s3://bucket/prefix or http(s)://host/path. "
-                   "[env: CUTOUT_REPO]")
+              help="Repository: a folder with repo.json, a Butler repository (butler.yaml), a butler "
+                   "retrieve-artifacts folder or zip, an indexed image folder; a path, s3://bucket/prefix or "
+                   "http(s)://host/path. [env: CUTOUT_REPO]")
+@click.option("--collections", metavar="A,B",
+              help="Butler collections to search, in order (find-first); default: the repository's one "
+                   "obvious choice. [env: CUTOUT_COLLECTIONS]")
 @click.option("--anon", is_flag=True, help="S3: unsigned requests, for public buckets (no credentials).")
 @click.option("--endpoint-url", metavar="URL",
               help="S3: endpoint of an S3-compatible store. [env: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL]")
@@ -66,9 +70,10 @@ class LazyGroup(click.Group):
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.version_option(__version__, prog_name="cutout")
 @click.pass_context
-def cli(ctx, repo, anon, endpoint_url, verbose, quiet):
+def cli(ctx, repo, collections, anon, endpoint_url, verbose, quiet):
     state = ctx.ensure_object(CliState)
     state.repo_root = repo or os.environ.get("CUTOUT_REPO")
+    state.collections = collections
     state.anon, state.endpoint_url = anon, endpoint_url or None
     state.verbosity, state.quiet = verbose, quiet
 

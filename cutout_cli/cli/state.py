@@ -13,13 +13,15 @@ __all__ = ["CliState", "pass_state"]
 
 @dataclass
 class CliState:
-    """The global options (``--repo``, ``--anon``, ``--endpoint-url``, ``-v``, ``-q``) and what they open.
+    """The global options (``--repo``, ``--collections``, ``--anon``, ``--endpoint-url``, ``-v``, ``-q``) and
+    what they open.
 
     ``verbosity`` counts ``-v`` (``-vv``, ``--verbose``...): from 1 an internal
     error prints its traceback.  The repository is opened on first use, once.
     """
 
     repo_root: str | None = None
+    collections: str | None = None
     anon: bool = False
     endpoint_url: str | None = None
     verbosity: int = 0
@@ -27,11 +29,11 @@ class CliState:
     _repository: object = field(default=None, repr=False, compare=False)
 
     def repository(self):
-        """The repository named by ``--repo`` (a repo.json repository or an indexed image folder)."""
+        """The repository named by ``--repo`` (see :func:`~cutout_cli.repository.open_repository`)."""
         if self._repository is None:
             from ..repository import open_repository  # the library, only once a command needs it
 
-            self._repository = open_repository(self.repo_root, anon=self.anon,
+            self._repository = open_repository(self.repo_root, collections=self.collections, anon=self.anon,
                                                endpoint_url=self.endpoint_url)
         return self._repository
 

@@ -149,6 +149,8 @@ PROVENANCE_KEYS = {
     "patch": ("PATCH", "patch sequential index"),
     "band": ("BAND", "band"),
     "skymap": ("SKYMAP", "skymap name"),
+    "dataset_id": ("DATAID", "Butler dataset id"),
+    "run": ("RUN", "Butler run of the dataset"),
     "begin_x": ("CUTX0", "cutout begin x (PARENT pixels)"),
     "begin_y": ("CUTY0", "cutout begin y (PARENT pixels)"),
     "width": ("CUTW", "cutout width (pixels)"),

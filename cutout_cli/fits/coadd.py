@@ -41,6 +41,7 @@ from ..calibration import SECOND_THREAD_MIN_US_PER_TILE
 from ..errors import DataError, NotFoundError, first_line
 from ..sky.box import Box
 from ..storage.base import is_remote
+from ..storage.members import is_member
 from .planes import (DAMAGED_HINT, NO_DATA_BIT_DEFAULT, PLANES, PlaneHeaders, PlaneIndex, PlaneList, ReadFailure,
                      mask_planes_from_header, read_xy0)
 from .threads import second_thread
@@ -54,7 +55,8 @@ class CoaddFile:
     Parameters
     ----------
     path : str or os.PathLike
-        A local FITS file, or the ``s3://`` / ``http(s)://`` URL of one.
+        A local FITS file, or the ``s3://`` / ``http(s)://`` URL of one, or a member
+        of a zip archive (``ARCHIVE.zip#zip-path=MEMBER``, stored uncompressed).
         afw coadds are recognised by their IMAGE/MASK/VARIANCE planes, named
         by ``EXTNAME``, else ``EXTTYPE``, else at afw's HDU positions
         (:mod:`cutout_cli.fits.planes`); otherwise the first HDU holding a
@@ -75,7 +77,7 @@ class CoaddFile:
     """
 
     def __init__(self, path, *, remote=None):
-        if is_remote(path):
+        if is_remote(path) or is_member(path):
             from .ranged import RangedSource
 
             self.path = path

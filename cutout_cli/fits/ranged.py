@@ -1,5 +1,6 @@
 """The ranged source of a :class:`~cutout_cli.fits.coadd.CoaddFile`: a file in remote storage (S3, HTTP),
-read fetching only the bytes a box needs.
+or a member of a zip archive (local or remote, :mod:`cutout_cli.storage.members`), read fetching only the
+bytes a box needs.
 
 The file is opened with astropy (``fits.open`` with lazy HDU loading) on a
 :class:`~cutout_cli.storage.ranged.RangeReader`, and a box is read with
@@ -39,7 +40,7 @@ import warnings
 import numpy as np
 
 from ..errors import CutoutError, DataError, first_line
-from ..storage.ranged import RangeReader
+from ..storage.members import open_range_reader
 from ..storage.remote import RemoteOptions
 from .header import Header
 from .planes import TRUNCATED_HINT, HduInfo, PlaneReader, ReadFailure, hdu_label
@@ -64,7 +65,7 @@ class RangedSource:
 
         self.path = url
         self._hdul = None
-        self.reader = RangeReader(url, options or RemoteOptions.from_env())
+        self.reader = open_range_reader(url, options or RemoteOptions.from_env())
         self._next = 0
         self._tables: dict[int, TileTable | None] = {}
         self._span: int | None = None  # IMAGE header + tile table bytes: the read-ahead for the other planes

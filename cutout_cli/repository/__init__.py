@@ -3,7 +3,7 @@
 Modules: :mod:`.repository` (the :class:`Repository` facade over a storage and
 a registry), :mod:`.registry` (the registry seam), :mod:`.templates`
 (``repo.json`` repositories), :mod:`.collection` (indexed image folders),
-:mod:`.refs` (dataset references), :mod:`.skymaps` (loading skymaps),
+:mod:`.butler` (Butler repositories, retrieve-artifacts folders and zips), :mod:`.refs` (dataset references), :mod:`.skymaps` (loading skymaps),
 :mod:`.opening` (:func:`open_repository`).
 """
 

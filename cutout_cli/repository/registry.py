@@ -6,8 +6,8 @@ holds the dataset of a patch and band.  Today's registries:
 :class:`~.templates.TemplateRegistry` (``repo.json`` and path templates) and
 :class:`~.collection.collection.ImageIndexRegistry` (a folder indexed by
 ``cutout index``).  A new kind of source (a Butler registry, a
-``butler retrieve-artifacts`` folder) is one more subclass; nothing above the
-repository changes (docs/architecture.md).
+``butler retrieve-artifacts`` folder: :class:`~.butler.registry.ButlerRegistry`)
+is one more subclass; nothing above the repository changes (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from ..errors import InputError
+from ..sky.regions import overlapping_patches
 from ..sky.skymap import SkyMap
 from ..sky.tract import Patch
 from .refs import DatasetRef
@@ -57,6 +58,15 @@ class Registry(ABC):
     @abstractmethod
     def missing(self, dataset_type: str, patch: Patch, band: str):
         """The NotFoundError to raise for an absent dataset (naming what is there instead)."""
+
+    def overlapping(self, dataset_type: str, skymap: SkyMap, ra: float, dec: float, region) -> list[Patch]:
+        """The patches a query considers, by tract then patch: those whose outer box holds the point
+        (ra, dec) (exactly, in tract pixels), or whose outer region overlaps ``region`` (an
+        ``lsst.sphgeom`` region, or None for the point).  A registry with regions of its own (a
+        Butler's) answers from them instead."""
+        if region is not None:
+            return overlapping_patches(skymap, region)
+        return skymap.patches_overlapping(ra, dec)
 
     def default_dataset_type(self) -> str:
         return self.default_type if self.default_type in self.dataset_types else self.dataset_types[0]

@@ -23,7 +23,7 @@ from ..cutouts.options import ReadOptions, read_options
 from ..errors import InputError, NotFoundError
 from ..sky.box import Box, sky_box
 from ..sky.parse import Point, Size, parse_pos, parse_size
-from ..sky.regions import bounding_circle, enclosing_box, mask_outside as mask, overlapping_patches, parse_region
+from ..sky.regions import bounding_circle, enclosing_box, mask_outside as mask, parse_region
 from ..sky.skymap import SkyMap
 from ..sky.tract import Patch
 from ..storage.base import Storage, is_remote
@@ -150,8 +150,7 @@ class Repository:
 
     def provenance(self, ref: DatasetRef) -> dict:
         """Dataset-id keywords recorded in a cutout's primary header."""
-        return {"dataset_type": ref.dataset_type, "tract": ref.tract, "patch": ref.patch, "band": ref.band,
-                "skymap": self.skymap.name}
+        return ref.provenance(self.skymap.name)
 
     # -- spatial queries --------------------------------------------------------------
     def home(self, ra: float, dec: float, band: str | None = None) -> Patch:
@@ -188,7 +187,8 @@ class Repository:
         """
         dataset_type = self.registry.dataset_type(dataset_type)
         skymap = self.registry.skymap_for(band)
-        ra, dec, patches = _query_patches(skymap, ra, dec, radius, pos)
+        ra, dec, region = _query_shape(ra, dec, radius, pos)
+        patches = self.registry.overlapping(dataset_type, skymap, ra, dec, region)
         try:
             home = skymap.find_home(ra, dec)[1]
         except NotFoundError:
@@ -317,8 +317,8 @@ class Repository:
         return run_batch(self, targets, out_dir, size=size, band=band, **options).rows
 
 
-def _query_patches(skymap: SkyMap, ra, dec, radius: float, pos) -> tuple[float, float, list[Patch]]:
-    """The centre and the candidate patches of a point or region query (see :meth:`Repository.query`)."""
+def _query_shape(ra, dec, radius: float, pos) -> tuple[float, float, object]:
+    """The centre and the sphgeom region (None for a point) of a query (see :meth:`Repository.query`)."""
     region = None
     if pos is not None:
         parsed = parse_pos(pos)
@@ -330,7 +330,7 @@ def _query_patches(skymap: SkyMap, ra, dec, radius: float, pos) -> tuple[float, 
         region = parse_region(f"CIRCLE {ra!r} {dec!r} {radius!r}")
     if region is not None:
         ra, dec, _ = bounding_circle(region)
-        return ra, dec, overlapping_patches(skymap, region)
+        return ra, dec, region
     if ra is None or dec is None:
         raise InputError("give ra and dec (degrees), or pos")
-    return ra, dec, skymap.patches_overlapping(ra, dec)
+    return float(ra), float(dec), None

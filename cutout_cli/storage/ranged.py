@@ -17,7 +17,7 @@ import bisect
 import io
 import math
 
-from ..errors import DataError
+from ..errors import DataError, NotFoundError
 from .remote import RemoteOptions, call, open_file
 
 __all__ = ["RangeReader", "coalesce"]
@@ -40,13 +40,15 @@ class RangeReader(io.RawIOBase):
     traffic.
     """
 
-    def __init__(self, url: str, options: RemoteOptions):
+    def __init__(self, url: str, options: RemoteOptions | None, *, raw=None):
         super().__init__()
         self.name = url
         self.mode = "rb"
         self._options = options
-        self._raw = open_file(url, options)
-        self.size = int(self._raw.size)
+        self._raw = raw if raw is not None else open_file(url, options)
+        self.size = int(raw.seek(0, io.SEEK_END) if raw is not None else self._raw.size)
+        self._base = 0  # where the window read begins in the object (a zip member's data)
+        self._end = self.size  # and where it ends
         self._pos = 0
         self._kept = _Extents()
         self._transient = _Extents()
@@ -54,6 +56,24 @@ class RangeReader(io.RawIOBase):
         self._last_end = -1
         self.requests = 0
         self.bytes_fetched = 0
+
+    @classmethod
+    def local(cls, path: str) -> RangeReader:
+        """A reader over a local file (for a member of a local zip archive)."""
+        try:
+            return cls(path, None, raw=open(path, "rb"))
+        except FileNotFoundError:
+            raise NotFoundError(f"{path} does not exist", "check the path") from None
+        except OSError as err:
+            raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+
+    def set_window(self, offset: int, size: int) -> None:
+        """Read bytes ``[offset, offset + size)`` of the object from now on, as if they were the whole file
+        (positions and sizes are then the window's; what was fetched is kept)."""
+        if offset < 0 or offset + size > self._end:
+            raise DataError(f"{self.name}: bytes {offset}..{offset + size} are past its end ({self._end} bytes)",
+                            "the file may be truncated")
+        self._base, self.size, self._end, self._pos = offset, size, offset + size, 0
 
     # -- io.RawIOBase ---------------------------------------------------------------
     def readable(self) -> bool:
@@ -66,19 +86,19 @@ class RangeReader(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]  # in the window
         self._pos = max(0, base + int(offset))
         return self._pos
 
     def read(self, size: int = -1) -> bytes:
-        start = self._pos
-        end = self.size if size is None or size < 0 else min(self.size, start + size)
+        start = self._base + self._pos
+        end = self._end if size is None or size < 0 else min(self._end, start + size)
         if end <= start:
             return b""
         data = self._transient.get(start, end)
         if data is None:
             data = self._read_kept(start, end)
-        self._pos = end
+        self._pos = end - self._base
         return data
 
     def readinto(self, buffer) -> int:
@@ -100,16 +120,17 @@ class RangeReader(io.RawIOBase):
     # -- fetching -------------------------------------------------------------------
     def peek_range(self, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` (from what is kept, fetching what is missing); the position is unchanged."""
-        return self._read_kept(start, min(end, self.size))
+        return self._read_kept(self._base + start, min(self._base + end, self._end))
 
     def keep(self, start: int, end: int) -> None:
         """Fetch what is missing of ``[start, end)`` now, and keep it (like headers and tables)."""
-        for gap_start, gap_end in self._kept.gaps(start, min(end, self.size)):
+        for gap_start, gap_end in self._kept.gaps(self._base + start, min(self._base + end, self._end)):
             self._kept.add(gap_start, self._fetch(gap_start, gap_end))
 
     def prefetch(self, ranges) -> None:
         """Fetch byte ranges ``[(start, end), ...]`` for the next reads, coalescing near ones."""
-        for start, end in coalesce(ranges, MERGE_GAP):
+        shifted = [(self._base + start, self._base + end) for start, end in ranges]
+        for start, end in coalesce(shifted, MERGE_GAP):
             if self._kept.get(start, end) is None and self._transient.get(start, end) is None:
                 self._transient.add(start, self._fetch(start, end))
 
@@ -123,7 +144,7 @@ class RangeReader(io.RawIOBase):
             if end - start <= SMALL_READ:
                 self._readahead = min(2 * self._readahead, MAX_READAHEAD) if gap_start == self._last_end \
                     else READAHEAD
-                fetch_end = max(gap_end, min(gap_start + self._readahead, self.size, self._kept.next_start(gap_start)))
+                fetch_end = max(gap_end, min(gap_start + self._readahead, self._end, self._kept.next_start(gap_start)))
             data = self._fetch(gap_start, fetch_end)
             if len(data) > KEEP_LIMIT:
                 return self._assemble_uncached(start, end, gap_start, data)
@@ -151,7 +172,7 @@ class RangeReader(io.RawIOBase):
             raw.seek(start)
             return raw.read(end - start)
 
-        data = call(get, self.name, self._options)
+        data = call(get, self.name, self._options) if self._options is not None else _read_local(get, self.name)
         self.requests += 1
         self.bytes_fetched += len(data)
         self._last_end = end
@@ -159,6 +180,13 @@ class RangeReader(io.RawIOBase):
             raise DataError(f"short read from {self.name}: {len(data)} of {end - start} bytes at offset {start}",
                             "the object may have changed or been truncated")
         return data
+
+
+def _read_local(get, name: str) -> bytes:
+    try:
+        return get()
+    except OSError as err:
+        raise DataError(f"cannot read {name}: {err.strerror or err}") from None
 
 
 class _Extents:

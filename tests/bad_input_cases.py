@@ -471,10 +471,7 @@ def _(env):
 
 @case("B8", "Butler", "damaged _butler_zip_index.json", 5, "cannot read the artifact index")
 def _(env):
-    folder = env.tmp / "artifacts"
-    folder.mkdir()
-    (folder / "_butler_zip_index.json").write_text('{"index_version": "V1", "refs": {}}')
-    return env.query(folder)
+    return env.query(env.broken_repo(files={"_butler_zip_index.json": '{"index_version": "V1", "refs": {}}'}))
 
 
 @case("B9", "Butler", "--collections for a repo.json repository", 2,
@@ -485,10 +482,7 @@ def _(env):
 
 @case("B10", "Butler", "butler.yaml that is not YAML", 5, "cannot read")
 def _(env):
-    root = env.tmp / "bad_yaml"
-    root.mkdir()
-    (root / "butler.yaml").write_text("datastore: [unclosed\n")
-    return env.query(root)
+    return env.query(env.broken_repo(files={"butler.yaml": "datastore: [unclosed\n"}))
 
 
 def without_daf_butler(tmp: Path) -> dict:

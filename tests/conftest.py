@@ -46,14 +46,19 @@ def write_random_coadd(path, tract, patch, seed=0, compression="rice", tile=64):
                    overwrite=True, compress=compress)
 
 
-def make_small_repo(root: Path, positions, bands=("r",), compression="rice", tile=64):
-    """A repository with the small skymap and a random coadd for each position's home patch."""
+def empty_small_repo(root: Path):
+    """A repo.json repository of the small skymap with no coadds yet (the caller writes them)."""
     from cutout_cli.repository import Repository
 
     (root / "skymaps").mkdir(parents=True, exist_ok=True)
     (root / "skymaps" / "small.json").write_text(json.dumps(SMALL_SKYMAP))
     (root / "repo.json").write_text(json.dumps({"skymap": "skymaps/small.json", "datasets": {"deep_coadd": TEMPLATE}}))
-    repo = Repository(root)
+    return Repository(root)
+
+
+def make_small_repo(root: Path, positions, bands=("r",), compression="rice", tile=64):
+    """A repository with the small skymap and a random coadd for each position's home patch."""
+    repo = empty_small_repo(root)
     seed = 0
     for ra, dec in positions:
         tract, patch = repo.skymap.find_home(ra, dec)

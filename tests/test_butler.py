@@ -22,12 +22,12 @@ import pytest
 from astropy.io import fits
 
 from cutout_cli._sample.butler import DEFAULT_CHAIN, DEFAULT_RUN, build_butler_repo, ingest_zip, retrieve_artifacts
-from cutout_cli.repository import Repository, open_repository
+from cutout_cli.repository import open_repository
 from cutout_cli.repository.butler.repository import ButlerRepository
 from cutout_cli.sky.box import Box
 from tests.bad_input_cases import without_daf_butler
 from tests.butler_truth import butler_query, butler_query_region
-from tests.conftest import TARGET_11, run_cli, write_random_coadd
+from tests.conftest import TARGET_11, empty_small_repo, run_cli, write_random_coadd
 
 NEWER_RUN = "LSSTComCam/runs/DP1/newer"
 EDGE_MARGIN = 0.1  # px: test positions keep further than this from outer edges (the Butler's 0.052 px tolerance)
@@ -36,13 +36,7 @@ EDGE_MARGIN = 0.1  # px: test positions keep further than this from outer edges 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """A repo.json repository: patches around target 11's home (3 x 3 in r, the centre in z)."""
-    from tests.conftest import SMALL_SKYMAP, TEMPLATE
-
-    root = tmp_path_factory.mktemp("butler_src")
-    (root / "skymaps").mkdir()
-    (root / "skymaps" / "small.json").write_text(json.dumps(SMALL_SKYMAP))
-    (root / "repo.json").write_text(json.dumps({"skymap": "skymaps/small.json", "datasets": {"deep_coadd": TEMPLATE}}))
-    repo = Repository(root)
+    repo = empty_small_repo(tmp_path_factory.mktemp("butler_src"))
     tract, home = repo.skymap.find_home(*TARGET_11)
     seed = 100
     for dy in (-1, 0, 1):

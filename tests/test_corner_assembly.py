@@ -21,7 +21,6 @@ The expected source of each pixel is computed here, independently of
 from __future__ import annotations
 
 import itertools
-import json
 import shutil
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from cutout_cli.sky.box import Box
 from cutout_cli._sample.headers import plane_headers
 from cutout_cli.writers.fits import write_exposure
 
-from .conftest import SMALL_SKYMAP, TARGET_11, TEMPLATE, run_cli
+from .conftest import SMALL_SKYMAP, TARGET_11, empty_small_repo, run_cli
 
 INNER, BORDER = SMALL_SKYMAP["patch_inner_dimensions"][0], SMALL_SKYMAP["patch_border"]
 MASK_BIT_NAMES = ("BAD", "SAT", "INTRP", "CR")  # one mask plane per corner position
@@ -62,10 +61,7 @@ def _write_patch(path: Path, tract, patch, bit: int) -> None:
 def corner(tmp_path_factory):
     """The four patch files around the upper-right corner of TARGET_11's home patch, written once."""
     store = tmp_path_factory.mktemp("corner_store")
-    (store / "skymaps").mkdir()
-    (store / "skymaps" / "small.json").write_text(json.dumps(SMALL_SKYMAP))
-    (store / "repo.json").write_text(json.dumps({"skymap": "skymaps/small.json", "datasets": {"deep_coadd": TEMPLATE}}))
-    repo = Repository(store)
+    repo = empty_small_repo(store)
     tract, home = repo.skymap.find_home(*TARGET_11)
     patches = [tract.patch((home.x + dx, home.y + dy)) for dy in (0, 1) for dx in (0, 1)]  # SW, SE, NW, NE
     for patch in patches:  # the geometry the rule below assumes

@@ -9,7 +9,7 @@ from ..storage.base import is_remote
 from ..storage.opening import open_storage
 from ..storage.remote import RemoteOptions
 from .butler.collections import parse_collections
-from .butler.repository import ButlerRepository, butler_source_kind
+from .butler.repository import ButlerRepository, butler_source_kind, names_a_file
 from .collection.collection import ImageCollection, is_image_collection
 from .repository import Repository, default_root
 from .templates import CONFIG_NAME
@@ -36,19 +36,20 @@ def open_repository(root=None, *, collections=None, anon: bool | None = None,
         return ImageCollection(root)
     text = os.fspath(root)
     storage = None
-    if not text.lower().endswith((".zip", ".yaml", ".yml")):
+    if not names_a_file(text):
         storage = open_storage(text, RemoteOptions.from_env(anon, endpoint_url) if is_remote(text) else None)
         if storage.exists(storage.join(CONFIG_NAME)):
             _refuse_collections(collections, root)
             return Repository(root, anon=anon, endpoint_url=endpoint_url)
-    if butler_source_kind(text, storage) is not None:
-        return ButlerRepository(text, collections=collections, anon=anon, endpoint_url=endpoint_url)
+    kind = butler_source_kind(text, storage)
+    if kind is not None:
+        return ButlerRepository(text, collections=collections, anon=anon, endpoint_url=endpoint_url, kind=kind)
     _refuse_collections(collections, root)
     return Repository(root, anon=anon, endpoint_url=endpoint_url)
 
 
 def _refuse_collections(collections, root) -> None:
     """Collections given explicitly (not by ``$CUTOUT_COLLECTIONS``) to a source that has none."""
-    if parse_collections(collections) is not None and collections is not None:
+    if collections is not None and parse_collections(collections) is not None:
         raise InputError(f"{root} is not a Butler repository: it has no collections",
                          "leave out {} for it", options=[("collections", None)])

@@ -59,14 +59,17 @@ def open_range_reader(location: str, remote=None) -> RangeReader:
     return open_member(archive, member, remote)
 
 
-def open_member(archive: str, member: str, remote=None) -> RangeReader:
-    """A reader over the bytes of ``member``, stored uncompressed in the zip ``archive`` (a path or URL)."""
+def _archive_reader(archive: str, remote) -> RangeReader:
     if is_remote(archive):
         from .remote import RemoteOptions
 
-        reader = RangeReader(archive, remote or RemoteOptions.from_env())
-    else:
-        reader = RangeReader.local(archive)
+        return RangeReader(archive, remote or RemoteOptions.from_env())
+    return RangeReader.local(archive)
+
+
+def open_member(archive: str, member: str, remote=None) -> RangeReader:
+    """A reader over the bytes of ``member``, stored uncompressed in the zip ``archive`` (a path or URL)."""
+    reader = _archive_reader(archive, remote)
     try:
         info = _member_info(reader, archive, member)
         if info.compress_type != zipfile.ZIP_STORED:
@@ -81,7 +84,7 @@ def open_member(archive: str, member: str, remote=None) -> RangeReader:
 
 def read_member(archive: str, member: str, remote=None) -> bytes:
     """The whole (decompressed) content of a small member, such as an archive's index."""
-    reader = RangeReader(archive, remote) if is_remote(archive) else RangeReader.local(archive)
+    reader = _archive_reader(archive, remote)
     try:
         with _zip(reader, archive) as handle:
             try:

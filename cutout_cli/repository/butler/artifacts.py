@@ -17,7 +17,7 @@ from ...errors import DataError, NotFoundError
 from ...storage.base import Storage
 from ...storage.members import member_location, read_member
 from .collections import choose_collections
-from .records import COADD_DIMENSIONS, ButlerDataset, Catalogue, PatchRecord, format_dataset_id
+from .records import COADD_DIMENSIONS, ButlerDataset, Catalogue, PatchRecord, find_first, format_dataset_id
 
 __all__ = ["INDEX_NAME", "read_artifact_index", "read_zip_index"]
 
@@ -74,10 +74,8 @@ def _catalogue(index: dict, source: str, locate, collections: list[str] | None) 
     catalogue = Catalogue(source, searched, types)
     order = {run: i for i, run in enumerate(searched)}
     for name, datasets in candidates.items():
-        found: dict[tuple, ButlerDataset] = {}
-        for d in sorted((d for d in datasets if d.run in order), key=lambda d: order[d.run]):
-            found.setdefault((d.skymap, d.tract, d.patch, d.band), d)
-        catalogue.datasets[name] = [found[key] for key in sorted(found)]
+        searched_datasets = (d for d in datasets if d.run in order)
+        catalogue.datasets[name] = find_first(sorted(searched_datasets, key=lambda d: order[d.run]))
     _records(refs.get("dimension_records") or {}, catalogue)
     return catalogue
 
@@ -90,8 +88,7 @@ def _whole(entry: dict) -> bool:
 def _ambiguous(candidates: dict[str, list[ButlerDataset]]) -> bool:
     """Whether some data ID is held by more than one run (then the runs must be ordered)."""
     for datasets in candidates.values():
-        keys = [(d.skymap, d.tract, d.patch, d.band) for d in datasets]
-        if len(keys) != len(set(keys)):
+        if len(datasets) != len({d.key for d in datasets}):
             return True
     return False
 

@@ -89,7 +89,7 @@ def _datasets(butler, name: str, collections: list[str]) -> list[ButlerDataset]:
         out.append(ButlerDataset(str(ref.id), ref.run, name, str(data_id["skymap"]), int(data_id["tract"]),
                                  int(data_id["patch"]), str(data_id["band"]),
                                  location_from_uri(str(primary), "") if primary is not None else None))
-    return sorted(out, key=lambda d: (d.skymap, d.tract, d.patch, d.band))
+    return sorted(out, key=lambda d: d.key)
 
 
 def _patches(butler, catalogue: Catalogue) -> None:

@@ -17,7 +17,8 @@ from ...errors import NotFoundError
 from ...storage.base import is_remote
 from ...storage.members import MEMBER_MARK
 
-__all__ = ["ButlerDataset", "PatchRecord", "Catalogue", "COADD_DIMENSIONS", "format_dataset_id", "missing_file"]
+__all__ = ["ButlerDataset", "PatchRecord", "Catalogue", "COADD_DIMENSIONS", "find_first", "format_dataset_id",
+           "missing_file"]
 
 #: The required dimensions of a coadd dataset type (``deep_coadd``, ``template_coadd``, ...).
 COADD_DIMENSIONS = frozenset({"skymap", "tract", "patch", "band"})
@@ -47,6 +48,19 @@ class ButlerDataset:
     patch: int
     band: str
     location: str | None
+
+    @property
+    def key(self) -> tuple[str, int, int, str]:
+        """The data ID ``(skymap, tract, patch, band)``: what find-first keeps one dataset of."""
+        return self.skymap, self.tract, self.patch, self.band
+
+
+def find_first(datasets) -> list[ButlerDataset]:
+    """The first dataset per data ID of ``datasets`` (given in search order), sorted by data ID."""
+    found: dict[tuple, ButlerDataset] = {}
+    for dataset in datasets:
+        found.setdefault(dataset.key, dataset)
+    return [found[key] for key in sorted(found)]
 
 
 def local_file(dataset: ButlerDataset) -> str | None:

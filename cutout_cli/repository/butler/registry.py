@@ -34,12 +34,14 @@ class ButlerRegistry(Registry):
         self.config = {"butler": catalogue.source, "kind": kind, "collections": list(catalogue.collections),
                        "datasets": {t: "registry" for t in self.dataset_types}}
         self._by_patch: dict[tuple, ButlerDataset] = {}
-        self._bands: dict[tuple, list[str]] = {}
+        self._bands: dict[tuple, list[str]] = {}  # (type, tract, patch): bands; its keys sorted are the patches
         self._regions: dict[bytes, object] = {}  # decoded patch regions
         for name, datasets in catalogue.datasets.items():
             for d in datasets:
                 self._by_patch[(name, d.tract, d.patch, d.band)] = d
                 self._bands.setdefault((name, d.tract, d.patch), []).append(d.band)
+        self._patches_of = {name: sorted((t, p) for (n, t, p) in self._bands if n == name)
+                            for name in catalogue.datasets}
         if not self.dataset_types:
             raise NotFoundError(f"{catalogue.source} has no coadd dataset type (with skymap, tract, patch, band)")
 
@@ -94,25 +96,19 @@ class ButlerRegistry(Registry):
         from lsst.sphgeom import Circle, LonLat, UnitVector3d
 
         target = region if region is not None else Circle(UnitVector3d(LonLat.fromDegrees(ra, dec)))
-        keys = sorted({(t, p) for (name, t, p, _b) in self._by_patch if name == dataset_type})
-        found = []
-        for tract, patch, polygon in self._polygons(skymap.name, keys):
-            if polygon.overlaps(target) is not False:  # as the Butler's post-filter: dropped only when disjoint
-                found.append(skymap.tract(tract).patch(patch))
-        return found
+        # as the Butler's post-filter: a patch is dropped only when sphgeom says it is disjoint
+        return [skymap.tract(tract).patch(patch) for tract, patch in self._patches_of.get(dataset_type, [])
+                if self._region(skymap.name, tract, patch).overlaps(target) is not False]
 
-    def _polygons(self, skymap_name: str, keys):
+    def _region(self, skymap_name: str, tract: int, patch: int):
+        """The patch's registry region, decoded once."""
         from lsst.sphgeom import Region
 
-        for tract, patch in keys:
-            record = self.catalogue.patches.get((skymap_name, tract, patch))
-            if record is None or not record.region:
-                raise DataError(f"{self.catalogue.source} has no region for patch {tract}/{patch} of {skymap_name}",
-                                "is the patch dimension record there?")
-            yield tract, patch, self._decoded(record.region, Region)
-
-    def _decoded(self, raw: bytes, region_type):
-        if raw not in self._regions:
-            self._regions[raw] = region_type.decode(raw)
-        return self._regions[raw]
+        record = self.catalogue.patches.get((skymap_name, tract, patch))
+        if record is None or not record.region:
+            raise DataError(f"{self.catalogue.source} has no region for patch {tract}/{patch} of {skymap_name}",
+                            "is the patch dimension record there?")
+        if record.region not in self._regions:
+            self._regions[record.region] = Region.decode(record.region)
+        return self._regions[record.region]
 

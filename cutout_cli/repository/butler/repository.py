@@ -31,17 +31,24 @@ from .records import Catalogue
 from .registry import ButlerRegistry
 from .sqlite import UnsupportedRegistry, read_sqlite_registry
 
-__all__ = ["ButlerRepository", "butler_source_kind", "READER_ENV"]
+__all__ = ["ButlerRepository", "butler_source_kind", "names_a_file", "READER_ENV"]
 
 READER_ENV = "CUTOUT_BUTLER_READER"  # "daf_butler": read registries through lsst-daf-butler
+_CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def names_a_file(root: str) -> bool:
+    """Whether a root names a file (a zip, a ``butler.yaml``) rather than a folder."""
+    return root.lower().endswith((".zip", *_CONFIG_SUFFIXES))
 
 
 def butler_source_kind(root, storage=None) -> str | None:
-    """``"repository"``, ``"artifacts"``, ``"zip"`` or None (not a Butler source) for a root."""
-    text = os.fspath(root) if not isinstance(root, str) else root
+    """``"repository"``, ``"artifacts"``, ``"zip"`` or None (not a Butler source) for a root
+    (``storage``: the root folder's, when the caller has it open)."""
+    text = os.fspath(root)
     if text.lower().endswith(".zip"):
         return "zip" if is_remote(text) or os.path.isfile(text) else None
-    if text.endswith(".yaml") or text.endswith(".yml"):
+    if text.lower().endswith(_CONFIG_SUFFIXES):
         return "repository"
     storage = storage or open_storage(text)
     if storage.exists(storage.join(CONFIG_NAME)):
@@ -64,18 +71,21 @@ class ButlerRepository(Repository):
         ``$CUTOUT_COLLECTIONS``, else the repository's one obvious choice).
     anon, endpoint_url
         For ``s3://`` roots (see :class:`~cutout_cli.storage.remote.RemoteOptions`).
+    kind : str, optional
+        What the root is (:func:`butler_source_kind`), when the caller found out already.
 
     ``query`` returns refs carrying ``dataset_id``, ``run`` and ``uri``.
     """
 
-    def __init__(self, root, *, collections=None, anon: bool | None = None, endpoint_url: str | None = None):
+    def __init__(self, root, *, collections=None, anon: bool | None = None, endpoint_url: str | None = None,
+                 kind: str | None = None):
         root = os.fspath(root)
         if not is_remote(root):
             root = os.path.abspath(root)
         remote = RemoteOptions.from_env(anon, endpoint_url) if is_remote(root) else None
-        is_file = root.lower().endswith((".zip", ".yaml", ".yml"))
+        is_file = names_a_file(root)
         storage = open_storage(root.rsplit("/", 1)[0] if is_file else root, remote)
-        kind = butler_source_kind(root, None if is_file else storage)
+        kind = kind or butler_source_kind(root, None if is_file else storage)
         if kind is None:
             raise InputError(f"{root} is not a Butler repository, artifact folder or zip",
                              f"give a folder holding {CONFIG_NAME} or {INDEX_NAME}, or a .zip")
@@ -108,7 +118,7 @@ def _read_catalogue(kind: str, root: str, storage, collections, remote) -> Catal
         return read_zip_index(root, collections, remote)
     if kind == "artifacts":
         return read_artifact_index(storage, collections)
-    location = root if root.endswith((".yaml", ".yml")) else storage.join(CONFIG_NAME)
+    location = root if names_a_file(root) else storage.join(CONFIG_NAME)
     config = read_butler_config(storage, location)
     reason = config.needs_daf_butler
     if reason is None and os.environ.get(READER_ENV, "").lower() not in ("daf_butler", "daf-butler"):

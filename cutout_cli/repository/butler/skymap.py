@@ -106,26 +106,29 @@ class FileSkyMap(SkyMap):
         from ...fits.coadd import CoaddFile
 
         dataset = self._pick_file(tract_id)
-        record = self._patches.get((tract_id, dataset.patch))
         with CoaddFile(dataset.location, remote=self._remote) as coadd:
             wcs, box = coadd.wcs.deepcopy(), coadd.bbox
         wcs.wcs.crpix = [wcs.wcs.crpix[0] + box.begin_x, wcs.wcs.crpix[1] + box.begin_y]
-        cell = (record.cell_x, record.cell_y) if record is not None and record.cell_x is not None \
-            else (dataset.patch % self._grid[0], dataset.patch // self._grid[0])
+        cell = self._cell(tract_id, dataset.patch)
         (inner_x, border_x), (inner_y, _) = (_grid_axis(box.begin_x, box.width, cell[0], dataset),
                                              _grid_axis(box.begin_y, box.height, cell[1], dataset))
         bbox = Box(0, 0, self._grid[0] * inner_x, self._grid[1] * inner_y)
         header = dict(wcs.to_header(relax=True))
         return Tract(tract_id, header, bbox, (inner_x, inner_y), border_x, clip_outer=False)
 
+    def _cell(self, tract_id: int, patch: int) -> tuple[int, int]:
+        """A patch's (x, y) index: its record's, else from the sequential index (``y * nx + x``)."""
+        record = self._patches.get((tract_id, patch))
+        if record is not None and record.cell_x is not None:
+            return record.cell_x, record.cell_y
+        return patch % self._grid[0], patch // self._grid[0]
+
     def _pick_file(self, tract_id: int) -> ButlerDataset:
         """A coadd of the tract whose patch is off the grid's edges if there is one (edges may be clipped)."""
         nx, ny = self._grid
 
         def inside(d: ButlerDataset) -> bool:
-            record = self._patches.get((tract_id, d.patch))
-            x, y = (record.cell_x, record.cell_y) if record is not None and record.cell_x is not None \
-                else (d.patch % nx, d.patch // nx)
+            x, y = self._cell(tract_id, d.patch)
             return 0 < x < nx - 1 and 0 < y < ny - 1
 
         files = sorted(self._files[tract_id], key=lambda d: (not inside(d), d.patch, d.band))

@@ -24,7 +24,7 @@ from ...errors import DataError, NotFoundError
 from ...storage.base import Storage, is_remote
 from .collections import choose_collections, flatten_chains
 from .config import ButlerConfig
-from .records import COADD_DIMENSIONS, ButlerDataset, Catalogue, PatchRecord, format_dataset_id
+from .records import COADD_DIMENSIONS, ButlerDataset, Catalogue, PatchRecord, find_first, format_dataset_id
 from .uris import location_from_uri
 
 __all__ = ["read_sqlite_registry", "UnsupportedRegistry", "KNOWN_MANAGERS"]
@@ -136,18 +136,17 @@ def _holding(connection, type_id: int, table: str) -> set[int]:
 def _find_first(connection, config, name, type_info, path_ids, names) -> list[ButlerDataset]:
     type_id, table = type_info
     files = _files(connection, config, type_id)
-    found: dict[tuple, ButlerDataset] = {}
-    for collection_id in path_ids:
-        rows = connection.execute(
-            f"SELECT t.dataset_id, d.run_id, t.skymap, t.tract, t.patch, t.band FROM {table} t "
-            "JOIN dataset d ON d.id = t.dataset_id WHERE t.dataset_type_id = ? AND t.collection_id = ?",
-            (type_id, collection_id))
-        for dataset_id, run_id, skymap, tract, patch, band in rows:
-            key = (skymap, int(tract), int(patch), band)
-            if key not in found:
-                found[key] = ButlerDataset(format_dataset_id(dataset_id), names[run_id], name, skymap, int(tract),
-                                           int(patch), band, files.get(dataset_id))
-    return [found[key] for key in sorted(found)]
+
+    def in_search_order():
+        for collection_id in path_ids:
+            yield from connection.execute(
+                f"SELECT t.dataset_id, d.run_id, t.skymap, t.tract, t.patch, t.band FROM {table} t "
+                "JOIN dataset d ON d.id = t.dataset_id WHERE t.dataset_type_id = ? AND t.collection_id = ?",
+                (type_id, collection_id))
+
+    return find_first(ButlerDataset(format_dataset_id(dataset_id), names[run_id], name, skymap, int(tract),
+                                    int(patch), band, files.get(dataset_id))
+                      for dataset_id, run_id, skymap, tract, patch, band in in_search_order())
 
 
 def _files(connection, config: ButlerConfig, type_id: int) -> dict:

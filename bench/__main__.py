@@ -5,11 +5,12 @@ Usage::
     python -m bench                      # everything (7-12 minutes on 2 cores)
     BENCH_QUICK=1 python -m bench        # smoke run (about 2 minutes)
     python -m bench --only reads,batch   # some sections (others kept from results.json)
+    python -m bench --only lsst_images   # the lsst.images files section alone
     python -m bench --report             # re-render report.md from results.json
     BENCH_ALT_PYTHON=/other/venv/bin/python python -m bench --only reads
                                          # adds the fitsio floor of another build
 
-Sections: ``reads`` (a), ``process`` (b), ``batch`` (c).  Results are saved
+Sections: ``reads`` (a), ``process`` (b), ``batch`` (c), ``lsst_images`` (d).  Results are saved
 to ``bench_output/results.json`` after each section.
 """
 
@@ -25,7 +26,7 @@ import time
 
 from . import config
 
-SECTIONS = ("reads", "process", "batch")
+SECTIONS = ("reads", "process", "batch", "lsst_images")
 
 
 def log(message: str) -> None:
@@ -79,7 +80,7 @@ def main(argv=None) -> int:
     config.TMP.mkdir(parents=True, exist_ok=True)
     log(f"bench: {'quick' if config.QUICK else 'full'} run, sections {', '.join(wanted)}")
     log("preparing data (generated once into bench_output/data/) ...")
-    files = data.prepare_variants(log)
+    files = data.prepare_variants(log) if {"reads", "process"} & set(wanted) else {}
     if "batch" in wanted:
         data.prepare_batch_repo(log)
     notes = []
@@ -113,6 +114,19 @@ def main(argv=None) -> int:
         began = time.perf_counter()
         results["batch"] = batch.run(log=log)
         results["meta"]["sections"]["batch"] = time.perf_counter() - began
+        _save(results)
+    if "lsst_images" in wanted:
+        from . import lsst_images
+
+        log("(d) lsst.images files ...")
+        began = time.perf_counter()
+        why_not = lsst_images.available()
+        if why_not:
+            log(f"  skipped: lsst.images is not usable ({why_not})")
+            results["lsst_images"] = {"skipped": why_not}
+        else:
+            results["lsst_images"] = lsst_images.run(lsst_images.prepare(log), log=log)
+        results["meta"]["sections"]["lsst_images"] = time.perf_counter() - began
         _save(results)
     shutil.rmtree(config.TMP, ignore_errors=True)
     results["notes"] = notes

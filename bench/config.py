@@ -94,3 +94,7 @@ ASTROCUT_TARGETS = 100 if QUICK else 1000   # astrocut is timed on a subset, the
 MEMORY_RUNS = ((200, None), (1000, None)) if QUICK else ((1000, None), (10000, None))
 MEMORY_RUNS_JOBS = (((200, 1), (200, 2), (1000, 1), (1000, 2)) if QUICK
                     else ((1000, 1), (1000, 2), (10000, 1), (10000, 2), (100000, 1), (100000, 2)))  # when --jobs exists
+
+# (d) lsst.images files (bench/lsst_images.py): runs per (file, box), box sizes
+LSST_IMAGES_REPS = 5 if QUICK else 15
+LSST_IMAGES_BOX_SIZES = (50, 300) if QUICK else (50, 300, 1000)

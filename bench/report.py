@@ -13,6 +13,8 @@ GOALS_HELP = {
     "subset": "`cutout subset` (300 px, 3 planes) <= 1.25x `python -c \"import astropy.wcs, fitsio, numpy\"`",
     "help": "`cutout --help` <= 3x `python -c \"import click, rich\"`",
     "batch": "batch: --jobs 1 >= 2.5x astrocut and >= 0.7x the floor; --jobs 2 >= 1.7x --jobs 1",
+    "lsst_floor": "lsst.images files: one box (3 planes, file opened each time) <= 1.3x the fitsio floor",
+    "lsst_read": "lsst.images files: one box >= 3x faster than lsst.images read_archive(path, bbox=)",
 }
 
 
@@ -100,7 +102,20 @@ def goals(results: dict) -> list[tuple[str, str, str, str]]:
         elif serial:
             rows.append(("batch: --jobs 2 >= 1.7× --jobs 1", "`cutout batch` has no --jobs option", _status(False), ""))
         rows += _memory_goals(batch.get("memory") or {})
+    rows += _lsst_images_goals(results.get("lsst_images") or {})
     return rows
+
+
+def _lsst_images_goals(section: dict) -> list[tuple[str, str, str, str]]:
+    """The two goals of the lsst.images section (issue 15): its worst (file, box) for each."""
+    cases = [(name, size, r) for name, f in (section.get("files") or {}).items()
+             for size, r in f["boxes"].items() if "skipped" not in r]
+    if not cases:
+        return []
+    floor = max((r["cutout"]["median"] / r["fitsio"]["median"], name, size) for name, size, r in cases)
+    speed = min((r["lsst_images"]["median"] / r["cutout"]["median"], name, size) for name, size, r in cases)
+    return [(GOALS_HELP["lsst_floor"], f"worst {floor[0]:.2f}× ({floor[1]}, {floor[2]} px)", _status(floor[0] <= 1.3), ""),
+            (GOALS_HELP["lsst_read"], f"worst {speed[0]:.1f}× ({speed[1]}, {speed[2]} px)", _status(speed[0] >= 3.0), "")]
 
 
 def _memory_goals(memory: dict) -> list[tuple[str, str, str, str]]:
@@ -258,6 +273,10 @@ def render(results: dict) -> str:
             out += _table(("run", "wall", "cutouts/s", "peak RSS", "others' load (cores)"),
                           [(k, f"{v['wall']:.1f} s", f"{v['rate']:.0f}", f"{v['max_rss_mib']:.0f} MiB",
                             _load(v.get("other_cores"))) for k, v in batch["memory"].items()])
+    if results.get("lsst_images"):
+        from .lsst_images import render as render_lsst_images
+
+        out += render_lsst_images(results["lsst_images"])
     if results.get("notes"):
         out += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
     return "\n".join(out) + "\n"

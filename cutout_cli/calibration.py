@@ -11,7 +11,7 @@ decoders, and say the new figures in the commit.
 
 from __future__ import annotations
 
-__all__ = ["TILE_NS_PER_PIXEL", "TILE_CALL_US", "TILE_PIECE_US", "CFITSIO_CALL_US",
+__all__ = ["ROW_INFLATE_MIN_RATIO", "TILE_NS_PER_PIXEL", "TILE_CALL_US", "TILE_PIECE_US", "CFITSIO_CALL_US",
            "SECOND_THREAD_MIN_US_PER_TILE", "DOWNLOAD_THRESHOLD"]
 
 #: Per (codec, quantised): nanoseconds per pixel to decompress a tile with cutout's decoder, to convert
@@ -28,6 +28,12 @@ TILE_NS_PER_PIXEL = {
 TILE_CALL_US = 60.0  # one read by cutout's decoder: the output array, the walk over the tiles
 TILE_PIECE_US = 18.0  # per tile a box crosses there: fetching, slicing, converting its part
 CFITSIO_CALL_US = 30.0  # one section read by cfitsio
+
+#: One-row GZIP tiles are inflated with libdeflate (``fits/tiles/rows.py``) when their rows are on average at
+#: least this fraction of their inflated size; below it, cfitsio.  Measured on lsst.images' 3400 px rows
+#: (``make bench``, section "lsst_images"): float planes (0.9 of their size) read 1.9-2.1x faster with
+#: libdeflate; masks (0.02) 1.05-1.2x slower, the cost per row then being Python's, not inflating's.
+ROW_INFLATE_MIN_RATIO = 0.25
 
 #: A plane is read on a second thread when decoding it is estimated to take this long (us) per tile: the
 #: GIL changes hands around each tile, and waking a thread costs tens of us on a small virtual machine,

@@ -485,19 +485,76 @@ def _(env):
     return env.query(env.broken_repo(files={"butler.yaml": "datastore: [unclosed\n"}))
 
 
-def without_daf_butler(tmp: Path) -> dict:
-    """Environment variables under which ``import lsst.daf.butler`` fails, as where the optional extra
-    is not installed (a ``sitecustomize`` that refuses the import)."""
-    site = tmp / "no_daf_butler"
+# -- lsst.images files ----------------------------------------------------------------
+def _lsst_images_file(env, kind: str) -> Path:
+    """A file of ``kind`` written by the real lsst-images package (tests/lsst_images_files.py)."""
+    from .lsst_images_files import write_files
+
+    return write_files(env.tmp / "lsst_images", [kind])[kind]
+
+
+@case("L1", "lsst.images", "sky request on a file whose projection has no FITS form, starlink-pyast not installed",
+      5, "its exact sky projection (an AST mapping) needs starlink-pyast")
+def _(env):
+    path = _lsst_images_file(env, "astonly")
+    return env.run("subset", path, "--ra", RA11, "--dec", DEC11, "--size", "20", "-o", env.tmp / "c.fits",
+                   repo=False, env=without_package(env.tmp, "starlink"))
+
+
+@case("L2", "lsst.images", "--output-format lsst-images for a box partly outside the image", 2,
+      "is not wholly inside the source image: lsst.images files hold only pixels of the data")
+def _(env):
+    path = _lsst_images_file(env, "masked_gzip2")
+    x0, y0 = (v - 10 for v in _image_origin(path))
+    return env.run("subset", path, "--box", f"{x0},{y0},30,30", "-o", env.tmp / "c.fits",
+                   "--output-format", "lsst-images", repo=False)
+
+
+@case("L3", "lsst.images", "--output-format lsst-images, lsst-images not installed", 5,
+      "writing lsst.images files needs the lsst-images package")
+def _(env):
+    path = _lsst_images_file(env, "masked_gzip2")
+    return env.run("subset", path, "--ra", RA11, "--dec", DEC11, "--size", "20", "-o", env.tmp / "c.fits",
+                   "--output-format", "lsst-images", repo=False, env=without_package(env.tmp, "lsst.images"))
+
+
+@case("L4", "lsst.images", "damaged pointer to the JSON tree (JSONADDR)", 5, "cannot read its lsst.images JSON tree")
+def _(env):
+    path = _lsst_images_file(env, "masked_gzip2")
+    with open(path, "r+b") as handle:
+        primary = handle.read(2880)
+        at = primary.index(b"JSONADDR=")
+        handle.seek(at + 10)
+        handle.write(b"%20d" % 2880)
+    return env.run("subset", path, "--ra", RA11, "--dec", DEC11, "--size", "20", "-o", env.tmp / "c.fits", repo=False)
+
+
+def _image_origin(path) -> tuple[int, int]:
+    """PARENT pixel of a file's first IMAGE pixel (its A WCS)."""
+    from astropy.io import fits
+
+    header = fits.getheader(path, "IMAGE")
+    return int(header["CRVAL1A"]), int(header["CRVAL2A"])
+
+
+def without_package(tmp: Path, package: str) -> dict:
+    """Environment variables under which ``import <package>`` fails, as where an optional extra is not
+    installed (a ``sitecustomize`` that refuses the import of ``package`` and its submodules)."""
+    site = tmp / f"no_{package.replace('.', '_')}"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(
         "import sys\n"
         "class _Refuse:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'lsst.daf' or name.startswith('lsst.daf.'):\n"
+        f"        if name == {package!r} or name.startswith({package + '.'!r}):\n"
         "            raise ImportError(f'No module named {name!r}')\n"
         "sys.meta_path.insert(0, _Refuse())\n")
     return {"PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)}
+
+
+def without_daf_butler(tmp: Path) -> dict:
+    """Environment variables under which ``import lsst.daf.butler`` fails."""
+    return without_package(tmp, "lsst.daf")
 
 
 # -- outputs --------------------------------------------------------------------------

@@ -31,6 +31,9 @@ Modules, each over the ones before it:
 * :mod:`.headers`: FITS cards of the planes and the primary HDU, compression plan.
 * :mod:`.generate`: writing a repository (targets CSV, dataset paths, jobs, progress).
 * :mod:`.__main__`: the command line.
+* :mod:`.butler`: a real Butler repository of the sample (with lsst-daf-butler).
+* :mod:`.lsst_images`: files written by Rubin's ``lsst-images`` package (MaskedImage,
+  CellCoadd, VisitImage), small for the tests and full size for the benchmarks.
 
 Nothing is imported here, so importing one module stays cheap.
 """

@@ -157,7 +157,7 @@ def _cut_one(task, i: int, row: int, cut, outputs: Outputs, result: TaskResult) 
     if outputs.keep_cutouts:
         result.cutouts.append((row, cutout))
     else:
-        cutout.writeto(fits_path, overwrite=settings.overwrite)
+        cutout.writeto(fits_path, overwrite=settings.overwrite, format=settings.output_format)
         if settings.png:
             cutout.to_png(png_path, stretch=settings.stretch, overwrite=settings.overwrite)
     if not cutout.provenance["complete"]:

@@ -21,6 +21,7 @@ from ..fits.planes import PLANES
 from ..sky.box import DEFAULT_MAX_PIXELS
 from ..sky.parse import Size, parse_size
 from ..storage.remote import REMOTE_READ_MODES
+from ..writers.lsst_images import OUTPUT_FORMATS
 from ..writers.png import STRETCHES
 from .plan import DEFAULT_CHUNK
 
@@ -55,7 +56,8 @@ class TargetDefaults:
 @dataclass(frozen=True)
 class CutoutOutputs:
     """What each target gives: the planes read (:class:`~cutout_cli.cutouts.options.ReadOptions`),
-    a PNG beside each FITS cutout (with its stretch), and whether finished outputs are redone."""
+    the FITS layout (``output_format``: ``afw`` or ``lsst-images``, :meth:`Cutout.writeto`), a PNG beside
+    each FITS cutout (with its stretch), and whether finished outputs are redone."""
 
     planes: tuple = PLANES
     mode: str = "partial"
@@ -63,10 +65,12 @@ class CutoutOutputs:
     png: bool = False
     stretch: str = "asinh"
     overwrite: bool = False
+    output_format: str = "afw"
 
     def __post_init__(self):
         object.__setattr__(self, "planes", self.read.planes)  # validated and upper-cased
         _choice("stretch", self.stretch, STRETCHES)
+        _choice("output_format", self.output_format, OUTPUT_FORMATS)
 
     @property
     def read(self) -> ReadOptions:

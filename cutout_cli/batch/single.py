@@ -39,9 +39,10 @@ class SingleFileWriter:
 
     def add(self, row: int, cutout) -> None:
         self.first_hdu[row] = self._hdus
-        for name, array in cutout.planes.items():
-            header = plane_header(name, cutout.headers[name])
-            self._fits.write(array, header=header.records(), extname=name, extver=row + 1)
+        for name, array, header in cutout.hdus():  # a split mask's parts are told apart by MASKHDU
+            header = plane_header(name, header)
+            records = [r for r in header.records() if r["name"] != "EXTVER"]
+            self._fits.write(array, header=records, extname=name, extver=row + 1)
             self._hdus += 1
 
     def finish(self, plan, path_of) -> None:

@@ -29,6 +29,7 @@ from contextlib import ExitStack
 import numpy as np
 
 from ..errors import CutoutError, NotFoundError
+from ..fits.mask_schema import plane_bit
 from ..sky.box import Box, check_pixel_count, sky_box
 from .cutout import Cutout
 from .extract import STRICT_HINT, extract
@@ -255,9 +256,11 @@ def _copy_into(result: Cutout, part: Cutout, rows: slice, cols: slice, todo: np.
 
 
 def _translate_mask(mask: np.ndarray, source: dict, target: dict) -> np.ndarray:
-    """Re-express mask bits by plane name (planes unknown to ``target`` are dropped)."""
-    out = np.zeros_like(mask)
+    """Re-express mask bits by plane name, afw's or lsst.images' (``SAT`` is ``SATURATED``: planes unknown
+    to ``target`` are dropped), in ``target``'s dtype."""
+    out = np.zeros(mask.shape, dtype=np.int64 if max(target.values(), default=0) > 30 else np.int32)
     for name, bit in source.items():
-        if name in target:
-            out |= ((mask >> bit) & 1).astype(mask.dtype) << target[name]
+        target_bit = plane_bit(target, name)
+        if target_bit is not None:
+            out |= ((mask >> bit) & 1).astype(out.dtype) << target_bit
     return out

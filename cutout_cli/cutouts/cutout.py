@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from ..errors import InputError
-from ..fits.planes import NO_DATA_BIT_DEFAULT
+from ..fits.mask_schema import BITS_PER_HDU, NO_DATA_BIT_DEFAULT, plane_bit
 from ..sky.box import Box
 
 __all__ = ["Cutout", "BAD_MASK_PLANES"]
 
+#: The planes of a bad-pixel mask, by afw's names (lsst.images' SATURATED is SAT: fits.mask_schema.LEGACY_NAMES).
 BAD_MASK_PLANES = ("BAD", "SAT", "NO_DATA", "SUSPECT")
 
 
@@ -36,8 +37,12 @@ class Cutout:
     primary_header : Header
         Provenance (source file, dataset id, box, tool version, request).
     mask_planes : dict of str to int
-        Mask plane bits (``MP_<NAME>`` of the MASK header); empty when the
-        cutout has no MASK plane.
+        Mask plane bits (afw's ``MP_<NAME>`` cards or lsst.images' ``MSKN``/``MSKM`` cards of the
+        MASK header); empty when the cutout has no MASK plane.  A mask of more than 31 planes
+        (lsst.images, several MASK HDUs) is one int64 array: :mod:`cutout_cli.fits.mask_schema`.
+    more_mask_headers : tuple of Header
+        The headers of the second and later MASK HDUs of such a mask (``headers["MASK"]`` is the
+        first's); written back as MASK ``EXTVER`` 2, 3, ...
     """
 
     bbox: Box
@@ -48,6 +53,7 @@ class Cutout:
     unit: str | None = None
     source: str = ""
     provenance: dict = field(default_factory=dict)
+    more_mask_headers: tuple = ()
 
     @property
     def xy0(self) -> tuple[int, int]:
@@ -74,13 +80,34 @@ class Cutout:
         first = next(iter(self.headers.values()))
         return WCS(first.to_astropy(), naxis=2).celestial
 
-    def writeto(self, path, overwrite: bool = False) -> None:
-        """Write the afw-layout FITS file (primary + planes), atomically."""
+    def writeto(self, path, overwrite: bool = False, *, format: str = "afw", remote=None) -> None:
+        """Write the cutout as a FITS file, atomically: ``format="afw"`` (default) in afw's layout
+        (primary + planes), ``"lsst-images"`` as an lsst.images file of the source's type, with the
+        optional lsst-images package (:mod:`cutout_cli.writers.lsst_images`; ``remote``: the
+        :class:`~cutout_cli.storage.remote.RemoteOptions` reaching a remote source)."""
+        if format == "lsst-images":
+            from ..writers.lsst_images import write_lsst_images
+
+            return write_lsst_images(path, self, remote=remote, overwrite=overwrite)
+        if format != "afw":
+            raise InputError(f"unknown output format {format!r}", "use afw or lsst-images")
         from ..writers.fits import write_exposure
 
-        write_exposure(path, self.primary_header,
-                       [(name, self.planes[name], self.headers[name]) for name in self.planes],
-                       overwrite=overwrite)
+        write_exposure(path, self.primary_header, self.hdus(), overwrite=overwrite)
+
+    def hdus(self) -> list:
+        """``(EXTNAME, array, header)`` of each HDU after the primary, as written: a mask of more than 31
+        planes goes back into int32 HDUs of 31 planes each (MASK ``EXTVER`` 1, 2, ...)."""
+        hdus = []
+        for name, array in self.planes.items():
+            if name == "MASK" and self.more_mask_headers:
+                for k, header in enumerate((self.headers[name], *self.more_mask_headers)):
+                    part = (array >> (BITS_PER_HDU * k)) & ((1 << BITS_PER_HDU) - 1)
+                    hdus.append((name, part.astype("int32"), header.updated({
+                        "EXTVER": (k + 1, None), "MASKHDU": (k + 1, f"mask part {k + 1} ({BITS_PER_HDU} planes each)")})))
+            else:
+                hdus.append((name, array, self.headers[name]))
+        return hdus
 
     def to_png(self, path, stretch: str = "asinh", limits="zscale", overwrite: bool = False) -> None:
         """Write the IMAGE plane as a PNG, north up and east left from :attr:`wcs` (exact flips and
@@ -100,17 +127,20 @@ class Cutout:
     @property
     def no_data_value(self) -> int:
         """The MASK value marking pixels outside the data (the NO_DATA bit)."""
-        return 1 << self.mask_planes.get("NO_DATA", NO_DATA_BIT_DEFAULT)
+        bit = plane_bit(self.mask_planes, "NO_DATA")
+        return 1 << (NO_DATA_BIT_DEFAULT if bit is None else bit)
 
     # -- the astropy ecosystem ------------------------------------------------
     def bad_pixels(self, planes=BAD_MASK_PLANES):
-        """Boolean array: pixels with any of the named mask planes set (all False without a MASK)."""
+        """Boolean array: pixels with any of the named mask planes set (by afw's or lsst.images' name:
+        ``SAT`` finds ``SATURATED``); None without a MASK."""
         if self.mask is None:
             return None
         bits = 0
         for name in planes:
-            if name in self.mask_planes:
-                bits |= 1 << self.mask_planes[name]
+            bit = plane_bit(self.mask_planes, name)
+            if bit is not None:
+                bits |= 1 << bit
         return (self.mask & bits) != 0
 
     def _nd_parts(self, bad_planes):

@@ -11,8 +11,9 @@ from __future__ import annotations
 from ..errors import DataError, InputError, NotFoundError
 from ..fits.coadd import CoaddFile
 from ..sky.box import Box, check_pixel_count
+from ..sky.projection import have_pyast
 from .cutout import Cutout
-from .headers import plane_header, primary_header
+from .headers import plane_header, primary_header, with_fitted_wcs
 from .options import ReadOptions
 
 __all__ = ["extract", "STRICT_HINT"]
@@ -50,16 +51,33 @@ def extract(coadd: CoaddFile, box: Box, options: ReadOptions | None = None, *,
     wanted = _planes_to_read(coadd, options.planes)
     arrays = coadd.read_planes(wanted, box)
     headers = {p: plane_header(coadd.plane_headers[p], p, box, coadd.xy0) for p in wanted}
+    headers = _exact_sky_wcs(coadd, box, headers)
     record = {
         "source": coadd.path,
         "begin_x": box.begin_x, "begin_y": box.begin_y, "width": box.width, "height": box.height,
         "mode": options.mode, "complete": inside == box,
+        **({"data_model": coadd.data_model} if coadd.data_model else {}),
         **(provenance or {}),
     }
     # mask-plane names come from the MASK header: read it only for a cutout that has a MASK
     mask_planes = coadd.mask_planes if "MASK" in arrays else {}
+    more_masks = tuple(plane_header(h, "MASK", box, coadd.xy0) for h in coadd.mask_headers[1:]) if mask_planes else ()
     primary = primary_header(coadd.primary_header, record, holds_pixels=coadd.hdu_index("IMAGE") == 0)
-    return Cutout(box, arrays, headers, primary, mask_planes, coadd.unit, coadd.path, record)
+    return Cutout(box, arrays, headers, primary, mask_planes, coadd.unit, coadd.path, record, more_masks)
+
+
+def _exact_sky_wcs(coadd: CoaddFile, box: Box, headers: dict) -> dict:
+    """Where the header WCS is missing or only approximate (lsst.images files), the planes' sky WCS fitted
+    to the exact projection over the cutout; without starlink-pyast, the approximation marked as such
+    (WCSAPPRX), or no sky WCS when the file has none."""
+    if coadd.projection_text is None:
+        return headers
+    if have_pyast():
+        fitted = coadd.fitted_wcs(box)
+        return {p: with_fitted_wcs(h, fitted) for p, h in headers.items()}
+    if coadd.has_header_wcs:
+        return {p: with_fitted_wcs(h, None) for p, h in headers.items()}
+    return headers
 
 
 def _planes_to_read(coadd: CoaddFile, planes) -> list[str]:

@@ -10,8 +10,15 @@ cutout HDU: the structural ones (``NAXIS``, ``BZERO``, tile compression
 ``Z*``, ``CHECKSUM``/``DATASUM``; :func:`~cutout_cli.fits.header.is_structural`),
 the plane identity (``EXTNAME``, ``EXTTYPE``, ``EXTVER``, ``EXTLEVEL``,
 ``HDUNAME``, ``HDUVER``, ``INHERIT``: each cutout plane gets its own, the
-empty primary none), and afw's pointers into its archive tables (``AR_HDU``,
-``*_ID``, ``ARCHIVE_ID_*``), which a cutout does not carry.  When the
+empty primary none), afw's pointers into its archive tables (``AR_HDU``,
+``*_ID``, ``ARCHIVE_ID_*``), which a cutout does not carry, and the cards of
+an lsst.images container (``FMTVER``, ``INDXADDR``/``INDXSIZE``,
+``JSONADDR``/``JSONSIZE``, ``DATAMODL``: they point into JSON and INDEX tables
+a cutout does not have, and would make lsst.images take the cutout for one of
+its files) or of the Butler's formatter (``LSST BUTLER ...``), which describe
+the source dataset.  A MASK plane named by lsst.images' ``MSKN``/``MSKM``
+cards also gets afw's ``MP_<NAME>`` cards, so readers of either kind see its
+planes.  When the
 source's primary HDU is its IMAGE plane (the old MaskedImage layout), the
 cutout's empty primary also leaves out that plane's pixel WCS (sky, ``A``,
 ``LTV``, SIP): the IMAGE plane carries it, shifted to the cutout.
@@ -26,13 +33,18 @@ import numpy as np
 
 from .. import __version__
 from ..fits.header import Header, is_structural
+from ..fits.mask_schema import legacy_cards, planes_from_header
 from ..sky.box import Box
 
 __all__ = ["PROVENANCE_KEYS", "PlaneHeaderTemplate", "header_safe", "plane_header", "primary_header",
-           "IDENTITY_KEYS", "is_archive_pointer", "is_pixel_wcs", "content_cards"]
+           "IDENTITY_KEYS", "CONTAINER_KEYS", "with_fitted_wcs", "is_archive_pointer", "is_container_card", "is_pixel_wcs",
+           "content_cards"]
 
 #: Keywords naming an HDU (which plane, which version) rather than describing its content.
 IDENTITY_KEYS = frozenset({"EXTNAME", "EXTTYPE", "EXTVER", "EXTLEVEL", "HDUNAME", "HDUVER", "INHERIT"})
+#: lsst.images' container cards (``lsst.images.fits``: the primary of its files) and the Butler formatter's.
+CONTAINER_KEYS = frozenset({"FMTVER", "INDXADDR", "INDXSIZE", "JSONADDR", "JSONSIZE", "DATAMODL"})
+_BUTLER_CARD = "LSST BUTLER"
 # afw's pointers into the archive tables of an Exposure (lsst/afw src/image/ExposureFitsReader.cc; WCS_ID in
 # files of 2015); an ``ARCHIVE_ID_<NAME>`` card also makes ``<NAME>_ID`` one (content_cards)
 _ARCHIVE_POINTER = re.compile(r"^(AR_HDU|ARCHIVE_ID_.+|(PSF|SKYWCS|WCS|COADD_INPUTS|AP_CORR_MAP|VALID_POLYGON"
@@ -56,6 +68,11 @@ def is_archive_pointer(name: str) -> bool:
     return _ARCHIVE_POINTER.match(name) is not None
 
 
+def is_container_card(name: str) -> bool:
+    """Whether ``name`` describes the source file as an lsst.images container or a Butler dataset."""
+    return name in CONTAINER_KEYS or name.startswith(_BUTLER_CARD)
+
+
 def is_pixel_wcs(name: str) -> bool:
     """Whether ``name`` belongs to the WCS of a pixel array (``CRPIX1``, ``CD1_1``, ``CTYPE1A``, ``LTV1``,
     ``A_2_0``...)."""
@@ -72,7 +89,7 @@ def content_cards(header: Header, holds_pixels: bool = False) -> Header:
     generic = {name[len("ARCHIVE_ID_"):] + "_ID" for name, _, _ in header.cards if name.startswith("ARCHIVE_ID_")}
     cards = [card for card in header.cards
              if card[0] not in IDENTITY_KEYS and not is_structural(card[0]) and not is_archive_pointer(card[0])
-             and card[0] not in generic and not (holds_pixels and is_pixel_wcs(card[0]))]
+             and not is_container_card(card[0]) and card[0] not in generic and not (holds_pixels and is_pixel_wcs(card[0]))]
     content = Header.__new__(Header)
     content.cards = cards
     if len(_CONTENT_CACHE) > 64:
@@ -102,7 +119,9 @@ class PlaneHeaderTemplate:
 
     def __init__(self, source: Header, plane: str, xy0: tuple[int, int]):
         self.source, self.xy0 = source, xy0
+        planes = planes_from_header(source) if plane == "MASK" and "MSKN0000" in source else []
         self.header = content_cards(source).updated({
+            **(legacy_cards(planes) if not any(name.startswith("MP_") for name in source.names()) else {}),
             "LTV1": (0, "-x0: cutout origin in PARENT pixels"),
             "LTV2": (0, "-y0: cutout origin in PARENT pixels"),
             "CTYPE1A": ("LINEAR", "PARENT pixel x"), "CTYPE2A": ("LINEAR", "PARENT pixel y"),
@@ -140,6 +159,25 @@ class PlaneHeaderTemplate:
         header = Header.__new__(Header)
         header.cards = cards
         return header
+
+
+_CELESTIAL_WCS = re.compile(r"^((WCSAXES|WCSNAME|LONPOLE|LATPOLE|RADESYS|EQUINOX|MJDREF|(CRPIX|CRVAL|CTYPE|CUNIT|CDELT"
+                            r"|CROTA|CRDER|CSYER)\d+|(CD|PC|PV|PS)\d+_\d+)|RADECSYS|(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+))$")
+
+
+def with_fitted_wcs(header: Header, fitted) -> Header:
+    """``header`` with its primary sky WCS replaced by a fitted one (:class:`~cutout_cli.sky.wcs_fit.FittedWcs`;
+    the ``A`` WCS and LTV stay), the fit's SIP order and largest error recorded (``WCSFITOR``,
+    ``WCSFITMX``); or, with ``fitted`` None, marked as the source's FITS approximation (``WCSAPPRX``)."""
+    if fitted is None:
+        return header.updated({"WCSAPPRX": (True, "sky WCS: the source's FITS approximation, not exact")})
+    kept = Header.__new__(Header)
+    kept.cards = [card for card in header.cards if not _CELESTIAL_WCS.match(card[0])]
+    return kept.updated({
+        **fitted.cards,
+        "WCSFITOR": (fitted.order, "SIP order of the WCS fitted to the exact projection"),
+        "WCSFITMX": (round(fitted.max_error_mas, 6), "[mas] largest error of the fitted WCS in the cutout"),
+    })
 
 
 PROVENANCE_KEYS = {

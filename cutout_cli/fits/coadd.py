@@ -42,8 +42,12 @@ from ..errors import DataError, NotFoundError, first_line
 from ..sky.box import Box
 from ..storage.base import is_remote
 from ..storage.members import is_member
-from .planes import (DAMAGED_HINT, NO_DATA_BIT_DEFAULT, PLANES, PlaneHeaders, PlaneIndex, PlaneList, ReadFailure,
-                     mask_planes_from_header, read_xy0)
+from ..sky.projection import AstProjection, have_pyast
+from ..sky.wcs_fit import fit_tan_sip
+from . import lsst_images
+from .mask_schema import BITS_PER_HDU, MAX_PLANES, NO_DATA_BIT_DEFAULT, plane_bit, planes_from_header
+from .planes import (DAMAGED_HINT, PLANES, PlaneHeaders, PlaneIndex, PlaneList, ReadFailure, SplitMaskReader,
+                     read_xy0)
 from .threads import second_thread
 
 __all__ = ["CoaddFile", "open_image_file", "PLANES"]
@@ -135,11 +139,16 @@ class CoaddFile:
     # -- metadata -------------------------------------------------------------
     @cached_property
     def wcs(self):
-        """astropy celestial WCS of the IMAGE plane; pixel ``origin=0`` is the LOCAL array."""
+        """astropy celestial WCS of the IMAGE plane; pixel ``origin=0`` is the LOCAL array.  Where the
+        header WCS is missing or approximate (lsst.images), one fitted to the exact projection over the
+        whole image (:meth:`fitted_wcs`); without starlink-pyast there, the header's approximation."""
         from astropy.wcs import WCS
 
+        header = self.plane_headers["IMAGE"].to_astropy()
+        if self.projection_text is not None and (have_pyast() or not self.has_header_wcs):
+            header.update(self.fitted_wcs(self.bbox).cards)
         try:
-            wcs = WCS(self.plane_headers["IMAGE"].to_astropy(), naxis=2)
+            wcs = WCS(header, naxis=2)
         except Exception as err:  # astropy raises many types for broken WCS keywords
             raise DataError(f"{self.path}: cannot read the WCS: {first_line(err)}") from None
         if not wcs.has_celestial:
@@ -147,11 +156,83 @@ class CoaddFile:
         return wcs.celestial
 
     @cached_property
-    def mask_planes(self) -> dict[str, int]:
-        """Mask plane bits, ``{name: bit}``, from the MASK header."""
+    def mask_headers(self) -> list:
+        """The headers of the MASK plane's HDUs: one, or several for lsst.images' masks of more than 31
+        planes (:mod:`cutout_cli.fits.mask_schema`); empty without a MASK plane."""
         if "MASK" not in self.plane_headers:
-            return {}
-        return mask_planes_from_header(self.plane_headers["MASK"])
+            return []
+        first = self.plane_headers["MASK"]
+        if f"MSKN{BITS_PER_HDU - 1:04d}" not in first:  # only a full first part can have more after it
+            return [first]
+        hdus = self._index.masks(read_ahead=True)
+        if len(hdus) > MAX_PLANES // BITS_PER_HDU:
+            raise DataError(f"{self.path}: its mask is split over {len(hdus)} MASK HDUs (more than {MAX_PLANES} "
+                            "planes)", f"cutout reads masks of up to {MAX_PLANES} planes")
+        return [first, *(self.source.header(hdu) for hdu in hdus[1:])]
+
+    @cached_property
+    def mask_plane_list(self) -> list:
+        """The mask planes as :class:`~cutout_cli.fits.mask_schema.MaskPlane` ``(name, bit, description)``,
+        by bit, from every MASK HDU (``MSKN``/``MSKM``/``MSKD`` cards, else afw's ``MP_*``)."""
+        kept = self.source.memo.get("mask_planes")  # derived from the headers alone
+        if kept is None:
+            kept = self.source.memo["mask_planes"] = [plane for number, header in enumerate(self.mask_headers, 1)
+                                                      for plane in planes_from_header(header, number)]
+        return kept
+
+    @cached_property
+    def mask_planes(self) -> dict[str, int]:
+        """Mask plane bits, ``{name: bit}`` (bits count across MASK HDUs: :mod:`~cutout_cli.fits.mask_schema`)."""
+        return {plane.name: plane.bit for plane in self.mask_plane_list}
+
+    @cached_property
+    def data_model(self) -> str | None:
+        """The lsst.images type of the file (``masked_image``, ``visit_image``, ``cell_coadd``...: the
+        schema name of the primary's ``DATAMODL``), or None for other files."""
+        return lsst_images.data_model(self.primary_header)
+
+    @cached_property
+    def projection_text(self):
+        """The exact sky projection of an lsst.images file whose header WCS is missing or only a FITS
+        approximation (:class:`~cutout_cli.fits.lsst_images.ProjectionText`); None for every other file,
+        whose header WCS is exact (the JSON tree is read only for lsst.images files)."""
+        return self._projection[0]
+
+    @cached_property
+    def _projection(self) -> list:
+        """``[ProjectionText or None, AstProjection or None (made on first use)]``, kept in the source's
+        memo with the JSON table's bytes it came from (parsed again only when they differ)."""
+        if self.data_model is None:
+            return [None, None]
+        table = lsst_images.tree_table(self.path, self.primary_header, self.source.read_bytes)
+        kept = self.source.memo.get("projection")
+        if kept is not None and kept[0] == table:
+            return kept[1]
+        text = lsst_images.sky_projection(lsst_images.read_tree(self.path, self.primary_header, table), self.path)
+        found = [None if text is None or (text.approximation is None and self.has_header_wcs) else text, None]
+        self.source.memo["projection"] = (table, found)
+        return found
+
+    @cached_property
+    def has_header_wcs(self) -> bool:
+        """Whether the IMAGE header has a celestial WCS (``CTYPE1``/``CTYPE2``)."""
+        header = self.plane_headers["IMAGE"]
+        return bool(str(header.get("CTYPE1", "")).strip()) and bool(str(header.get("CTYPE2", "")).strip())
+
+    @cached_property
+    def exact_projection(self):
+        """The exact projection (:class:`~cutout_cli.sky.projection.AstProjection`, PARENT pixels) where
+        the header WCS is missing or approximate, else None; DataError without starlink-pyast."""
+        found = self._projection
+        if found[0] is not None and found[1] is None:
+            found[1] = AstProjection(found[0].exact, self.path)
+        return found[1]
+
+    def fitted_wcs(self, box: Box):
+        """A TAN-SIP WCS of the cutout array of PARENT ``box`` fitted to the exact projection
+        (:func:`~cutout_cli.sky.wcs_fit.fit_tan_sip`), or None where the header WCS is exact."""
+        projection = self.exact_projection
+        return None if projection is None else fit_tan_sip(projection.pixel_to_sky, box)
 
     @cached_property
     def unit(self) -> str | None:
@@ -164,17 +245,26 @@ class CoaddFile:
     @property
     def no_data_value(self) -> int:
         """The MASK value marking pixels outside the data (the NO_DATA bit)."""
-        return 1 << self.mask_planes.get("NO_DATA", NO_DATA_BIT_DEFAULT)
+        bit = plane_bit(self.mask_planes, "NO_DATA")
+        return 1 << (NO_DATA_BIT_DEFAULT if bit is None else bit)
 
     @cached_property
     def pixel_scale(self) -> float:
-        """IMAGE pixel scale in arcsec/pixel (geometric mean of the two axes)."""
+        """IMAGE pixel scale in arcsec/pixel (geometric mean of the two axes; at the image's centre from
+        the exact projection where the header WCS is missing or approximate)."""
         from astropy.wcs.utils import proj_plane_pixel_scales
+
+        if self.projection_text is not None and (have_pyast() or not self.has_header_wcs):
+            return self.exact_projection.pixel_scale(self.bbox.begin_x + (self.bbox.width - 1) / 2,
+                                                     self.bbox.begin_y + (self.bbox.height - 1) / 2)
 
         return float(math.sqrt(float(np.prod(proj_plane_pixel_scales(self.wcs)))) * 3600.0)
 
     def sky_to_pixel(self, ra, dec):
-        """Float PARENT pixel position(s) of sky position(s) in degrees (SIP distortion included)."""
+        """Float PARENT pixel position(s) of sky position(s) in degrees (SIP distortion included; the exact
+        projection where the header WCS is missing or approximate: DataError then without starlink-pyast)."""
+        if self.projection_text is not None:
+            return self.exact_projection.sky_to_pixel(ra, dec)
         with warnings.catch_warnings():  # the SIP inverse warns on positions off the projection (NaN)
             warnings.simplefilter("ignore", RuntimeWarning)
             x, y = self.wcs.all_world2pix(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float), 0, quiet=True)
@@ -248,7 +338,11 @@ class CoaddFile:
             hdu = self._index.find(plane)
             if hdu is None:
                 raise NotFoundError(f"{self.path} has no {plane} plane", f"planes present: {', '.join(self.planes)}")
-            reader = self._readers[plane] = self.source.plane_reader(hdu)
+            if plane == "MASK" and len(self.mask_headers) > 1:
+                reader = SplitMaskReader([self.source.plane_reader(h) for h in self._index.masks()], BITS_PER_HDU)
+            else:
+                reader = self.source.plane_reader(hdu)
+            self._readers[plane] = reader
         return reader
 
     def hdu_index(self, plane: str) -> int | None:

@@ -48,6 +48,12 @@ class Header:
             cards.append((name, record.get("value"), record.get("comment") or ""))
         return cls(cards)
 
+    def content(self) -> Header:
+        """These cards without the structural, compression and boilerplate ones (what :meth:`from_fitsio`
+        keeps of a header)."""
+        return Header._from_cards([card for card in self.cards if not _STRUCTURAL.match(card[0])
+                                   and not (card[0] == "COMMENT" and _is_boilerplate("COMMENT", {"value": card[1]}))])
+
     @classmethod
     def from_astropy(cls, header) -> Header:
         """From an ``astropy.io.fits.Header``, as :meth:`from_fitsio` would give it (no structural,

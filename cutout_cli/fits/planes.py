@@ -17,8 +17,11 @@ The rules, in order (docs/conventions.md, section 3.2):
 3. **a plain image**: its first 2-D image HDU is the IMAGE plane and it has
    no other.
 
-Other HDUs (afw's archive tables holding the PSF, the calibration and so on)
-are never planes.  A :class:`PlaneIndex` asks a source (the local or the
+A mask of more than 31 planes (lsst.images) is stored in several HDUs named
+MASK, one after the other (``EXTVER`` 1, 2, ...): :meth:`PlaneIndex.masks`
+lists them all.  Other HDUs (afw's archive tables holding the PSF, the
+calibration and so on; lsst.images' JSON and INDEX tables, cell PSFs, mask
+fractions, noise realizations) are never planes.  A :class:`PlaneIndex` asks a source (the local or the
 ranged one, :mod:`cutout_cli.fits.coadd`) to describe HDUs one after the
 other only until the plane asked for is found, so that a remote IMAGE-only
 cutout never reads the VARIANCE header.
@@ -32,14 +35,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import DataError
 
-__all__ = ["PLANES", "NO_DATA_BIT_DEFAULT", "HduInfo", "PlaneIndex", "PlaneList", "PlaneHeaders", "PlaneReader",
-           "ReadFailure", "mask_planes_from_header", "read_xy0", "hdu_label", "DAMAGED_HINT",
-           "TRUNCATED_HINT"]
+__all__ = ["PLANES", "HduInfo", "PlaneIndex", "PlaneList", "PlaneHeaders", "PlaneReader",
+           "SplitMaskReader", "ReadFailure", "read_xy0", "hdu_label", "DAMAGED_HINT", "TRUNCATED_HINT"]
 
 PLANES = ("IMAGE", "MASK", "VARIANCE")
-NO_DATA_BIT_DEFAULT = 8
 #: The hint of every error about a file whose bytes do not match its headers (truncated, corrupt tiles).
 DAMAGED_HINT = "the file may be truncated or corrupt: copy or download it again"
 #: The hint of a file shorter than its headers say.
@@ -83,6 +86,34 @@ class PlaneReader:
         """Forget what was kept for later reads."""
 
 
+class SplitMaskReader(PlaneReader):
+    """The reader of a MASK plane stored in several int32 HDUs (lsst.images' masks of more than 31
+    planes): their pixels as one int64 array, bit ``b`` of the k-th HDU (from 0) at bit ``31 k + b``
+    (:mod:`cutout_cli.fits.mask_schema`)."""
+
+    def __init__(self, readers, bits_per_hdu: int):
+        self.readers, self.bits_per_hdu = list(readers), bits_per_hdu
+
+    def read(self, rows: slice, cols: slice):
+        out = None
+        for k, reader in enumerate(self.readers):
+            part = reader.read(rows, cols).astype(np.int64) & ((1 << self.bits_per_hdu) - 1)
+            part <<= self.bits_per_hdu * k
+            out = part if out is None else out | part
+        return out
+
+    def cost(self, rows: slice, cols: slice):
+        return None  # several reads, each holding the GIL part of the time: no second thread
+
+    def expect(self, sections) -> None:
+        for reader in self.readers:
+            reader.expect(sections)
+
+    def clear_cache(self) -> None:
+        for reader in self.readers:
+            reader.clear_cache()
+
+
 @dataclass(frozen=True)
 class HduInfo:
     """One HDU as a source describes it: its ``index``, upper-case ``extname``, numpy ``shape``,
@@ -122,6 +153,7 @@ class PlaneIndex:
         self._describe_next = describe_next
         self._found: dict[str, HduInfo] = {}
         self._seen: list[HduInfo] = []
+        self._more_masks: list[HduInfo] = []
         self._done = False
         self._resolved = False
 
@@ -145,6 +177,16 @@ class PlaneIndex:
             raise DataError(f"{self.path}: the IMAGE plane is not 2-D (shape {hdu.shape})")
         return hdu
 
+    def masks(self, read_ahead: bool = False) -> list[HduInfo]:
+        """Every HDU of the MASK plane: the first, then those named MASK right after it (lsst.images'
+        masks of more than 31 planes); empty without a MASK plane."""
+        first = self.find("MASK", read_ahead)
+        if first is None:
+            return []
+        while not self._done and self._seen[-1].extname == "MASK" and self._seen[-1].index >= first.index:
+            self._take(self._describe_next(read_ahead))
+        return [first, *self._more_masks]
+
     def present(self, read_ahead: bool = False) -> tuple[str, ...]:
         """Every plane present (reads every header it has to)."""
         for plane in PLANES:
@@ -156,7 +198,13 @@ class PlaneIndex:
             self._done = True
             return
         self._seen.append(hdu)
-        if hdu.plane and hdu.plane not in self._found:
+        mask = self._found.get("MASK")
+        if mask is not None and hdu.extname == "MASK" and hdu.is_image and self._seen[-2] in (mask, *self._more_masks):
+            if hdu.shape != mask.shape:
+                raise DataError(f"{self.path}: MASK HDU {hdu.index} has a different shape {hdu.shape} from the "
+                                f"first MASK HDU {mask.index} {mask.shape}")
+            self._more_masks.append(hdu)
+        elif hdu.plane and hdu.plane not in self._found:
             self._found[hdu.plane] = hdu
             image = self._found.get("IMAGE")
             for name, other in self._found.items():
@@ -244,18 +292,6 @@ class PlaneHeaders(Mapping):
 
     def __len__(self) -> int:
         return len(self._index.present())
-
-
-def mask_planes_from_header(header) -> dict[str, int]:
-    """``{name: bit}`` from the ``MP_<NAME> = bit`` keywords of a MASK header, by bit."""
-    planes = {}
-    for name, value, _ in header.cards:
-        if name.startswith("MP_"):
-            try:
-                planes[name[3:]] = int(value)
-            except (TypeError, ValueError):
-                continue
-    return dict(sorted(planes.items(), key=lambda kv: kv[1]))
 
 
 def read_xy0(header) -> tuple[int, int]:

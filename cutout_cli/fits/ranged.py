@@ -70,6 +70,7 @@ class RangedSource:
         self._tables: dict[int, TileTable | None] = {}
         self._span: int | None = None  # IMAGE header + tile table bytes: the read-ahead for the other planes
         self._image_index: int | None = None
+        self.memo: dict = {}  # what the reading core derives from the headers (kept for this open only)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -175,6 +176,10 @@ class RangedSource:
         start = info["datLoc"] + info["datSpan"]
         if start < self.reader.size:
             self.reader.keep(start, start + min(self._span, MAX_HEADER_READ_AHEAD))
+
+    def read_bytes(self, offset: int, size: int) -> bytes:
+        """``size`` bytes of the file from byte ``offset`` (fewer at its end), in one request."""
+        return self.reader.peek_range(offset, min(offset + size, self.reader.size))
 
     def check_open(self) -> None:
         if self._hdul is None:

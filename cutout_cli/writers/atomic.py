@@ -46,15 +46,16 @@ def check_writable(path, overwrite: bool) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path, overwrite: bool = False):
-    """Yield a temporary path beside ``path``; on success rename it to ``path``.
+def atomic_path(path, overwrite: bool = False, suffix: str = ".tmp"):
+    """Yield a temporary path beside ``path`` (ending with ``suffix``, for writers that go by the
+    extension); on success rename it to ``path``.
 
     On any exception the temporary file is removed and the final name is left
     untouched.  ``OSError`` is reported as :class:`OutputError`.
     """
     path = check_writable(path, overwrite)
     # a fresh unique name, not created here: writers such as cfitsio refuse an existing file
-    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
     try:
         yield tmp
         if not overwrite and path.exists():

@@ -8,6 +8,7 @@ import click
 
 from ...errors import EXIT_PARTIAL
 from ...storage.remote import DOWNLOAD_THRESHOLD
+from ...writers.lsst_images import OUTPUT_FORMATS
 from ..options import dataset_type_option, max_pixels_option, parse_planes, planes_option
 from ..output import FORMATS, Progress, diagnostic, echo_records, flag_spelling
 from ..state import pass_state
@@ -18,6 +19,8 @@ from ..state import pass_state
 @click.option("--size", metavar="SIZE", help="Cutout size (300, 60arcsec, 1arcmin, W,H); a 'size' column overrides it.")
 @click.option("--band", metavar="B", help="Band, or bands as g,r,i (one cutout each); a 'band' column overrides it.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory (created if missing).")
+@click.option("--output-format", "output_format", type=click.Choice(OUTPUT_FORMATS), default="afw", show_default=True,
+              help="FITS layout: afw's, or lsst-images (the source's lsst.images type; needs lsst-images).")
 @click.option("--png", is_flag=True, help="Also write a PNG beside each FITS cutout.")
 @click.option("--grid", type=click.Path(dir_okay=False), help="Write a labelled contact sheet of the cutouts (PNG).")
 @click.option("--rgb", is_flag=True, help="With --band g,r,i (two or three, bluest first): <id>_rgb.png colour pictures.")

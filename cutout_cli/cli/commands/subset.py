@@ -8,6 +8,8 @@ from ...cutouts.options import ReadOptions
 from ...cutouts.request import request_from_options
 from ...errors import InputError
 from ...writers.atomic import check_writable
+from ...sky.wcs_fit import MAX_ERROR_MAS
+from ...writers.lsst_images import OUTPUT_FORMATS
 from ...writers.paths import per_band
 from ..options import (dataset_type_option, dec_option, format_option, max_pixels_option, origin_option, parse_bands,
                        parse_planes, patch_option, planes_option, ra_option, size_option, stretch_option, tract_option)
@@ -32,6 +34,8 @@ PARTIAL_NOTE = "note: the box extends beyond the data; missing pixels are NaN (I
 @origin_option
 @dataset_type_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="FITS output (afw layout: IMAGE, MASK, VARIANCE).")
+@click.option("--output-format", "output_format", type=click.Choice(OUTPUT_FORMATS), default="afw", show_default=True,
+              help="FITS layout of -o: afw's, or lsst-images (the source's lsst.images type; needs lsst-images).")
 @click.option("--png", "png", type=click.Path(dir_okay=False), help="PNG output of the IMAGE plane, north up.")
 @click.option("--rgb", type=click.Path(dir_okay=False),
               help="Colour PNG of two or three bands (--band g,r,i: bluest first; Lupton et al. asinh).")
@@ -44,7 +48,7 @@ PARTIAL_NOTE = "note: the box extends beyond the data; missing pixels are NaN (I
 @format_option
 @pass_state
 def command(state, *, fits_file, ra, dec, size, band, tract, patch, box_text, pos, mask_outside, origin, dataset_type,
-            output, png, rgb, planes, mode, stretch, overwrite, max_pixels, fmt):
+            output, output_format, png, rgb, planes, mode, stretch, overwrite, max_pixels, fmt):
     """Cut one box out of a coadd (or of FITS_FILE) and write it.
 
     The box is either centred on --ra/--dec with --size (tract and patch
@@ -83,7 +87,8 @@ def command(state, *, fits_file, ra, dec, size, band, tract, patch, box_text, po
     else:
         repo = state.repository()
         cutouts = [request.from_repository(repo, b, dataset_type=dataset_type, options=options) for b in bands]
-    records = [_write(cutout, fits_path, png_path, stretch=stretch, overwrite=overwrite, centred=request.centred,
+    writer = {"format": output_format, "remote": state.remote_options(), "overwrite": overwrite}
+    records = [_write(cutout, fits_path, png_path, stretch=stretch, writer=writer, centred=request.centred,
                       from_file=bool(fits_file)) for cutout, (fits_path, png_path) in zip(cutouts, paths)]
     if rgb:
         write_colour(rgb, [cutout.display_plane() for cutout in cutouts], overwrite=overwrite, wcs=cutouts[0].wcs)
@@ -91,6 +96,20 @@ def command(state, *, fits_file, ra, dec, size, band, tract, patch, box_text, po
     echo_records(records, fmt, single=True)
     if not all(cutout.provenance["complete"] for cutout in cutouts):
         diagnostic(PARTIAL_NOTE)
+    for note in {note for cutout in cutouts if (note := _wcs_note(cutout))}:
+        diagnostic(note)
+
+
+def _wcs_note(cutout) -> str | None:
+    """A note when the cutout's sky WCS is not within 1 mas of the source's exact projection."""
+    header = next(iter(cutout.headers.values()))
+    if header.get("WCSAPPRX"):
+        return ("note: the sky WCS is the source's FITS approximation of its projection (the exact one needs "
+                "starlink-pyast: pip install 'cutout-cli[lsst-images]')")
+    error = header.get("WCSFITMX")
+    if error is not None and error > MAX_ERROR_MAS:
+        return f"note: the sky WCS fitted to the source's exact projection is off by up to {error:.3g} mas"
+    return None
 
 
 def _output_paths(output, png, rgb, bands, *, overwrite: bool) -> list[tuple]:
@@ -106,12 +125,13 @@ def _output_paths(output, png, rgb, bands, *, overwrite: bool) -> list[tuple]:
     return paths
 
 
-def _write(cutout, fits_path, png_path, *, stretch: str, overwrite: bool, centred: bool, from_file: bool) -> dict:
-    """Write one cutout's files; its record (dataset, files, centre, box, completeness)."""
+def _write(cutout, fits_path, png_path, *, stretch: str, writer: dict, centred: bool, from_file: bool) -> dict:
+    """Write one cutout's files (``writer``: :meth:`Cutout.writeto`'s options); its record (dataset, files,
+    centre, box, completeness)."""
     if fits_path:
-        cutout.writeto(fits_path, overwrite=overwrite)
+        cutout.writeto(fits_path, **writer)
     if png_path:
-        cutout.to_png(png_path, stretch=stretch, overwrite=overwrite)
+        cutout.to_png(png_path, stretch=stretch, overwrite=writer["overwrite"])
     provenance = cutout.provenance
     record = {} if from_file else {key: provenance[key] for key in ("tract", "patch", "band")}
     if "source_ids" in provenance:

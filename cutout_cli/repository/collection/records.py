@@ -123,7 +123,9 @@ def _parent_wcs_header(image) -> dict:
 
     The keywords are copied verbatim (every digit kept); if the copy does not
     reproduce astropy's reading of the full header (old-style keywords and the
-    like), astropy's own ``to_header`` is used instead.
+    like), astropy's own ``to_header`` is used instead.  A file whose header WCS
+    is missing or approximate (lsst.images) gets the TAN-SIP WCS fitted to its
+    exact projection over the whole image (``CoaddFile.fitted_wcs``).
     """
     raw = {}
     for name, value, _ in image.plane_headers["IMAGE"].cards:
@@ -131,6 +133,8 @@ def _parent_wcs_header(image) -> dict:
             raw[name] = value.strip() if isinstance(value, str) else value
     candidates = [raw, lambda: {k: v for k, v in image.wcs.to_header(relax=True).items()
                                 if k not in ("COMMENT", "HISTORY", "")}]
+    if image.projection_text is not None:  # no exact header WCS (lsst.images): the WCS fitted over the image
+        candidates = [{name: value for name, (value, _) in image.fitted_wcs(image.bbox).cards.items()}]
     for candidate in candidates:
         header = dict(candidate() if callable(candidate) else candidate)
         for axis, shift in (("CRPIX1", image.xy0[0]), ("CRPIX2", image.xy0[1])):

@@ -609,3 +609,22 @@ def test_remote_http_same_as_local(li_files, tmp_path_factory, tmp_path, output_
             if output_format == "lsst-images":
                 local_obj, remote_obj = (L.read(path) for path in outputs)
                 assert local_obj.bbox == remote_obj.bbox
+
+
+def test_output_format_lsst_images_keeps_what_the_cut_did(li_files, tmp_path):
+    """--mask-outside holds in lsst.images output (the cutout's own pixels are written); a cutout of fewer
+    planes is refused (exit 2) before anything is written."""
+    path, region = li_files["masked_gzip2"], f"CIRCLE {L.RA11} {L.DEC11} 0.002"
+    outs = {}
+    for fmt in ("afw", "lsst-images"):
+        outs[fmt] = tmp_path / f"{fmt}.fits"
+        check_ok(run_cli("subset", path, "--pos", region, "--mask-outside", "-o", outs[fmt], "--output-format", fmt))
+    with fits.open(outs["afw"]) as hdul:
+        afw_no_data = (hdul["MASK"].data & (1 << L.NO_DATA_BIT["masked_gzip2"])) != 0
+    obj = L.read(outs["lsst-images"])
+    assert afw_no_data.sum() > 100
+    assert_same(obj.mask.get("NO_DATA"), afw_no_data, "NO_DATA outside the circle")
+    assert np.isnan(obj.image.array[afw_no_data]).all()
+    refused = run_cli("subset", path, "--pos", region, "--planes", "image", "-o", tmp_path / "x.fits",
+                      "--output-format", "lsst-images")
+    assert refused.returncode == 2 and "whole objects" in refused.stderr and not (tmp_path / "x.fits").exists()

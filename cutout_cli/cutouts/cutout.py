@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from ..errors import InputError
-from ..fits.mask_schema import BITS_PER_HDU, NO_DATA_BIT_DEFAULT, plane_bit
+from ..fits.mask_schema import BITS_PER_HDU, no_data_value, plane_bit
 from ..sky.box import Box
 
 __all__ = ["Cutout", "BAD_MASK_PLANES"]
@@ -127,8 +127,7 @@ class Cutout:
     @property
     def no_data_value(self) -> int:
         """The MASK value marking pixels outside the data (the NO_DATA bit)."""
-        bit = plane_bit(self.mask_planes, "NO_DATA")
-        return 1 << (NO_DATA_BIT_DEFAULT if bit is None else bit)
+        return no_data_value(self.mask_planes)
 
     # -- the astropy ecosystem ------------------------------------------------
     def bad_pixels(self, planes=BAD_MASK_PLANES):

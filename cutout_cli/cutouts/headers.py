@@ -161,19 +161,13 @@ class PlaneHeaderTemplate:
         return header
 
 
-_CELESTIAL_WCS = re.compile(r"^((WCSAXES|WCSNAME|LONPOLE|LATPOLE|RADESYS|EQUINOX|MJDREF|(CRPIX|CRVAL|CTYPE|CUNIT|CDELT"
-                            r"|CROTA|CRDER|CSYER)\d+|(CD|PC|PV|PS)\d+_\d+)|RADECSYS|(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+))$")
-
-
 def with_fitted_wcs(header: Header, fitted) -> Header:
     """``header`` with its primary sky WCS replaced by a fitted one (:class:`~cutout_cli.sky.wcs_fit.FittedWcs`;
     the ``A`` WCS and LTV stay), the fit's SIP order and largest error recorded (``WCSFITOR``,
     ``WCSFITMX``); or, with ``fitted`` None, marked as the source's FITS approximation (``WCSAPPRX``)."""
     if fitted is None:
         return header.updated({"WCSAPPRX": (True, "sky WCS: the source's FITS approximation, not exact")})
-    kept = Header.__new__(Header)
-    kept.cards = [card for card in header.cards if not _CELESTIAL_WCS.match(card[0])]
-    return kept.updated({
+    return header.without_celestial_wcs().updated({
         **fitted.cards,
         "WCSFITOR": (fitted.order, "SIP order of the WCS fitted to the exact projection"),
         "WCSFITMX": (round(fitted.max_error_mas, 6), "[mas] largest error of the fitted WCS in the cutout"),

@@ -15,7 +15,8 @@ parser reads the raw 80-byte cards of one header and returns the same
   wholly blank cards dropped.
 
 fitsio has its own ways with repeated keywords, cards with a blank name and
-text, and values it cannot type; headers with any of them are left to it.
+text, values it cannot type (beyond 64-bit integers, floats beyond double),
+empty or commented ``CONTINUE`` pieces; headers with any of them are left to it.
 
 Anything else (complex values, malformed cards, a missing ``END``) raises
 :class:`CardError`, and the caller falls back on fitsio, so odd files are read
@@ -24,6 +25,7 @@ and reported exactly as before.
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = ["CardError", "parse_header"]
@@ -67,8 +69,9 @@ def parse_header(raw: bytes) -> list[tuple]:
         if name == "CONTINUE" and cards and _continues(cards[-1]):
             previous = cards[-1]
             value, comment = _value(card[8:].lstrip(), card)
-            if not isinstance(value, str):
-                raise CardError(f"CONTINUE without a string: {card!r}")
+            if not isinstance(value, str) or (not value and not comment) or (comment and previous[2]):
+                # fitsio has its own ways with empty pieces and comments spread over several cards
+                raise CardError(f"a CONTINUE card fitsio reads its own way: {card!r}")
             cards[-1] = (previous[0], previous[1][:-1] + value, comment or previous[2])
             continue
         if name == "HIERARCH":
@@ -76,7 +79,7 @@ def parse_header(raw: bytes) -> list[tuple]:
             if not equals:
                 raise CardError(f"HIERARCH card without a value: {card!r}")
             value, comment = _value(rest.lstrip(), card)
-            cards.append((" ".join(key.split()).upper(), value, comment))
+            cards.append((key.strip().upper(), value, comment))
         elif card[8:10] == "= " and name not in _COMMENTARY and name:
             value, comment = _value(card[10:].lstrip(), card)
             cards.append((name, value, comment))
@@ -100,7 +103,7 @@ def _unique(cards: list) -> list:
 
 
 def _continues(card: tuple) -> bool:
-    return isinstance(card[1], str) and card[1].endswith("&")
+    return card[0] not in _COMMENTARY and isinstance(card[1], str) and card[1].endswith("&")
 
 
 def _typed(text: str, card: str):
@@ -110,9 +113,13 @@ def _typed(text: str, card: str):
     if text == "T" or text == "F":
         return text == "T"
     if _INT.match(text):
-        return int(text)
-    if _FLOAT.match(text):
-        return float(text.replace("D", "E").replace("d", "e"))
+        value = int(text)
+        if -2**63 <= value < 2**63:
+            return value
+    elif _FLOAT.match(text):
+        value = float(text.replace("D", "E").replace("d", "e"))
+        if math.isfinite(value):
+            return value
     raise CardError(f"a value fitsio reads its own way: {card!r}")
 
 

@@ -45,7 +45,7 @@ from ..storage.members import is_member
 from ..sky.projection import AstProjection, have_pyast
 from ..sky.wcs_fit import fit_tan_sip
 from . import lsst_images
-from .mask_schema import BITS_PER_HDU, MAX_PLANES, NO_DATA_BIT_DEFAULT, plane_bit, planes_from_header
+from .mask_schema import BITS_PER_HDU, MAX_PLANES, no_data_value, planes_from_header
 from .planes import (DAMAGED_HINT, PLANES, PlaneHeaders, PlaneIndex, PlaneList, ReadFailure, SplitMaskReader,
                      read_xy0)
 from .threads import second_thread
@@ -144,9 +144,10 @@ class CoaddFile:
         whole image (:meth:`fitted_wcs`); without starlink-pyast there, the header's approximation."""
         from astropy.wcs import WCS
 
-        header = self.plane_headers["IMAGE"].to_astropy()
-        if self.projection_text is not None and (have_pyast() or not self.has_header_wcs):
-            header.update(self.fitted_wcs(self.bbox).cards)
+        header = self.plane_headers["IMAGE"]
+        if self.uses_exact_projection:
+            header = header.without_celestial_wcs().updated(self.fitted_wcs(self.bbox).cards)
+        header = header.to_astropy()
         try:
             wcs = WCS(header, naxis=2)
         except Exception as err:  # astropy raises many types for broken WCS keywords
@@ -213,6 +214,13 @@ class CoaddFile:
         self.source.memo["projection"] = (table, found)
         return found
 
+    @property
+    def uses_exact_projection(self) -> bool:
+        """Whether the exact projection stands in for the header WCS (:meth:`wcs`, :attr:`pixel_scale`):
+        where the header WCS is missing (DataError then without starlink-pyast), or an approximation and
+        starlink-pyast is there (without it, the approximation)."""
+        return self.projection_text is not None and (have_pyast() or not self.has_header_wcs)
+
     @cached_property
     def has_header_wcs(self) -> bool:
         """Whether the IMAGE header has a celestial WCS (``CTYPE1``/``CTYPE2``)."""
@@ -245,8 +253,7 @@ class CoaddFile:
     @property
     def no_data_value(self) -> int:
         """The MASK value marking pixels outside the data (the NO_DATA bit)."""
-        bit = plane_bit(self.mask_planes, "NO_DATA")
-        return 1 << (NO_DATA_BIT_DEFAULT if bit is None else bit)
+        return no_data_value(self.mask_planes)
 
     @cached_property
     def pixel_scale(self) -> float:
@@ -254,7 +261,7 @@ class CoaddFile:
         the exact projection where the header WCS is missing or approximate)."""
         from astropy.wcs.utils import proj_plane_pixel_scales
 
-        if self.projection_text is not None and (have_pyast() or not self.has_header_wcs):
+        if self.uses_exact_projection:
             return self.exact_projection.pixel_scale(self.bbox.begin_x + (self.bbox.width - 1) / 2,
                                                      self.bbox.begin_y + (self.bbox.height - 1) / 2)
 

@@ -13,7 +13,7 @@ import re
 import warnings
 from functools import lru_cache
 
-__all__ = ["Header", "format_card", "pad", "is_structural", "CARD", "BLOCK"]
+__all__ = ["Header", "ReadOnlyHeader", "format_card", "pad", "is_structural", "is_celestial_wcs", "CARD", "BLOCK"]
 
 # Keywords describing the stored HDU (structure, tile compression, checksums),
 # never the image itself: dropped when a header is read for reuse.
@@ -23,6 +23,9 @@ _STRUCTURAL = re.compile(
     r"|ZMASKCMP|ZQUANTIZ|ZDITHER0|ZBLANK|ZTHEAP|ZHECKSUM|ZDATASUM|CHECKSUM|DATASUM|BSCALE|BZERO|BLANK|END)$"
 )
 _COMMENTARY = ("COMMENT", "HISTORY", "")
+# the primary (unlettered) celestial WCS of an image: FITS WCS papers I-III, SIP; not the A WCS, not LTV
+_CELESTIAL_WCS = re.compile(r"^((WCSAXES|WCSNAME|LONPOLE|LATPOLE|RADESYS|EQUINOX|MJDREF|(CRPIX|CRVAL|CTYPE|CUNIT|CDELT"
+                            r"|CROTA|CRDER|CSYER)\d+|(CD|PC|PV|PS)\d+_\d+)|RADECSYS|(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+))$")
 CARD = 80  # bytes of one header card
 BLOCK = 2880  # bytes of one FITS block: headers and data are padded to whole blocks
 
@@ -47,6 +50,10 @@ class Header:
                 continue
             cards.append((name, record.get("value"), record.get("comment") or ""))
         return cls(cards)
+
+    def without_celestial_wcs(self) -> Header:
+        """A copy without the primary celestial WCS (:func:`is_celestial_wcs`)."""
+        return Header._from_cards([card for card in self.cards if not _CELESTIAL_WCS.match(card[0])])
 
     def content(self) -> Header:
         """These cards without the structural, compression and boilerplate ones (what :meth:`from_fitsio`
@@ -155,6 +162,30 @@ class Header:
 
 
 _MISSING = object()
+
+
+class ReadOnlyHeader(Header):
+    """A header that cannot be changed in place: what an open file's headers are, since they are kept for
+    the next open of the same file (:mod:`cutout_cli.fits.layouts`); :meth:`copy` gives a changeable one."""
+
+    __slots__ = ()
+
+    def set(self, name: str, value, comment: str | None = None) -> None:
+        raise TypeError("an open file's header is read-only: change a copy (header.copy())")
+
+    __setitem__ = set
+
+    @classmethod
+    def of(cls, header: Header) -> ReadOnlyHeader:
+        frozen = cls.__new__(cls)
+        frozen.cards = tuple(header.cards)
+        return frozen
+
+
+def is_celestial_wcs(name: str) -> bool:
+    """Whether keyword ``name`` belongs to an image's primary celestial WCS (``CRPIX1``, ``PC1_2``,
+    ``A_2_0``...; not the alternate ``A`` WCS, nor LTV)."""
+    return _CELESTIAL_WCS.match(name) is not None
 
 
 def is_structural(name: str) -> bool:

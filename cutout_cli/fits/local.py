@@ -39,7 +39,7 @@ from ..errors import DataError, NotFoundError, first_line
 from . import layouts
 from .cards import CardError, parse_header
 from .layouts import FileLayout
-from .header import Header
+from .header import Header, ReadOnlyHeader
 from .planes import PLANES, TRUNCATED_HINT, HduInfo, PlaneReader, ReadFailure, hdu_label
 from .tiles.cost import FREE
 from .tiles.plane import TileError, open_tiled_plane
@@ -104,13 +104,22 @@ class LocalSource:
 
     @property
     def fits(self):
-        """The file opened with fitsio (cfitsio), on first use."""
+        """The file opened with fitsio (cfitsio), on first use (one thread opens it: the planes cfitsio
+        reads are never read on the second thread)."""
         if self._fits is None:
             import fitsio
 
-            self.descriptor()  # not after close
+            fd = self.descriptor()  # not after close
+            # the file opened at construction (the path may name another file by now): the descriptor's
+            # own name where the system has one, else the path if it still names the same file
+            same = f"/proc/self/fd/{fd}"
+            if not os.path.exists(same):
+                same = self.path
+                opened, now = os.fstat(fd), os.stat(self.path)
+                if (opened.st_dev, opened.st_ino) != (now.st_dev, now.st_ino):
+                    raise DataError(f"{self.path} was replaced since it was opened", "open it again")
             try:
-                self._fits = fitsio.FITS(self.path)
+                self._fits = fitsio.FITS(same)
             except (OSError, ValueError) as err:
                 raise DataError(f"cannot open {self.path} as FITS: {first_line(err)}") from None
         return self._fits
@@ -134,14 +143,15 @@ class LocalSource:
         its bytes (:mod:`cutout_cli.fits.cards`), else, for what that parser leaves to it, by fitsio."""
         raw = self.layout.raw.get(index)
         if raw is None:
-            raw = self.layout.raw[index] = self._read_header(index)
+            raw = self.layout.raw[index] = ReadOnlyHeader.of(self._read_header(index))
         return raw
 
     def content_header(self, index: int) -> Header:
-        """The header of HDU ``index`` without structural cards (one object per layout: read-only)."""
+        """The header of HDU ``index`` without structural cards (one object per layout, kept for later opens:
+        read-only)."""
         content = self.layout.content.get(index)
         if content is None:
-            content = self.layout.content[index] = self.raw_header(index).content()
+            content = self.layout.content[index] = ReadOnlyHeader.of(self.raw_header(index).content())
         return content
 
     def _read_header(self, index: int) -> Header:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["LEGACY_NAMES", "NEW_NAMES", "BITS_PER_HDU", "MAX_PLANES", "NO_DATA_BIT_DEFAULT", "MaskPlane",
-           "planes_from_header", "plane_bit", "same_plane", "legacy_cards", "is_mask_card"]
+           "planes_from_header", "plane_bit", "no_data_value", "same_plane", "legacy_cards", "is_mask_card"]
 
 #: afw's plane name -> lsst.images' name, where they differ (``lsst.images._mask.get_legacy_*_mask_planes``).
 LEGACY_NAMES = {"SAT": "SATURATED", "INTRP": "INTERPOLATED", "CR": "COSMIC_RAY", "EDGE": "DETECTION_EDGE",
@@ -97,6 +97,12 @@ def plane_bit(planes: dict, name: str) -> int | None:
         if candidate is not None and candidate in planes:
             return planes[candidate]
     return None
+
+
+def no_data_value(planes: dict) -> int:
+    """The MASK value of NO_DATA in ``planes`` (``{name: bit}``; afw's bit 8 when none is named)."""
+    bit = plane_bit(planes, "NO_DATA")
+    return 1 << (NO_DATA_BIT_DEFAULT if bit is None else bit)
 
 
 def same_plane(a: str, b: str) -> bool:

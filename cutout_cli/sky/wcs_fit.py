@@ -29,10 +29,12 @@ Conventions: boxes are PARENT pixels; the WCS is the cutout array's (FITS
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import DataError
 from .box import Box
 
 __all__ = ["FittedWcs", "fit_tan_sip", "separation_mas"]
@@ -69,6 +71,9 @@ def fit_tan_sip(pixel_to_sky, box: Box, *, target_mas: float = 0.1, max_order: i
     u, v = (a.ravel() for a in np.meshgrid(u - centre[0], v - centre[1]))
     xi, eta = _gnomonic(*pixel_to_sky(box.begin_x + centre[0] + u, box.begin_y + centre[1] + v), ra0, dec0)
     checks = [_check_points(pixel_to_sky, box, most) for most in (33, 100)]  # a quick one, then the final
+    if not all(np.isfinite(a).all() for a in (xi, eta, *checks[0][2:], *checks[1][2:])):
+        raise DataError(f"the exact projection gives no sky position for part of the box {box}",
+                        "cut a box inside the projection's valid region")
     scale = max(box.width, box.height, 2) / 2.0
     best = None
     for order in range(1, max_order + 1):
@@ -116,7 +121,10 @@ def _solve(order: int, u, v, targets, scale: float) -> dict:
     """``{(p, q): coefficients}`` of polynomials of degree 1..order in ``(u, v)`` fitting each target."""
     terms = _terms(order)
     design = np.column_stack([(u / scale) ** p * (v / scale) ** q for p, q in terms])
-    solution, *_ = np.linalg.lstsq(design, np.column_stack(targets), rcond=None)
+    try:
+        solution, *_ = np.linalg.lstsq(design, np.column_stack(targets), rcond=None)
+    except np.linalg.LinAlgError as err:
+        raise DataError(f"cannot fit a FITS WCS to the exact projection: {err}") from None
     return {(p, q): solution[i] / scale ** (p + q) for i, (p, q) in enumerate(terms)}
 
 
@@ -162,4 +170,5 @@ def _max_error(cards: dict, x, y, ra, dec) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted_ra, fitted_dec = WCS(header).all_pix2world(x, y, 0)
-    return float(np.nanmax(separation_mas(fitted_ra, fitted_dec, ra, dec)))
+    error = separation_mas(fitted_ra, fitted_dec, ra, dec)
+    return float(error.max()) if np.isfinite(error).all() else math.inf  # a fit that fails somewhere loses

@@ -15,8 +15,10 @@ What is written depends on the source:
   projection from the cutout's FITS WCS, on PARENT pixels (a general
   pixel frame).
 
-lsst.images holds no pixels outside an image's data, so a box that is not
-wholly inside the source is refused (:class:`~cutout_cli.errors.InputError`),
+The pixels written are the cutout's (so ``--mask-outside`` holds).  An
+lsst.images object holds its three planes and the pixels of one file, so a
+cutout of fewer planes, one assembled from several files, and a box that is
+not wholly inside the source are refused (:class:`~cutout_cli.errors.InputError`),
 before anything is written.  Files are written atomically, as every output.
 """
 
@@ -53,9 +55,16 @@ def write_lsst_images(path, cutout, *, remote=None, overwrite: bool = False) -> 
     if not cutout.provenance.get("complete", True):
         raise InputError(f"the box {cutout.bbox} is not wholly inside the source image: lsst.images files hold "
                          "only pixels of the data", "cut a box inside the image, or write --output-format afw")
+    if set(cutout.planes) != {"IMAGE", "MASK", "VARIANCE"}:
+        raise InputError("lsst.images files hold whole objects: IMAGE, MASK and VARIANCE",
+                         "drop --planes, or write --output-format afw")
+    if "sources" in cutout.provenance:
+        raise InputError("this cutout is assembled from several files: lsst.images files come from one",
+                         "cut a box inside one patch, or write --output-format afw")
     images = _package()
     if data_model is not None:
         obj = _read_source(images, cutout, remote)
+        _put_pixels(obj, cutout)
     else:
         obj = _masked_image(images, cutout)
     with atomic_path(path, overwrite, suffix=".tmp.fits") as tmp:  # lsst.images goes by the extension
@@ -85,6 +94,17 @@ def _read_source(images, cutout, remote):
     finally:
         if stream is not None:
             stream.close()
+
+
+def _put_pixels(obj, cutout) -> None:
+    """The cutout's own pixels into the object read for its box (they are the same, unless the cutout
+    was changed after its read: ``--mask-outside``)."""
+    obj.image.array = cutout.image
+    obj.variance.array = cutout.variance
+    obj.mask.clear()
+    for name, bit in cutout.mask_planes.items():
+        if name in obj.mask.schema.names:
+            obj.mask.set(name, (cutout.mask & (np.int64(1) << bit)) != 0)
 
 
 def _masked_image(images, cutout):

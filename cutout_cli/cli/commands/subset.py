@@ -7,8 +7,8 @@ import click
 from ...cutouts.options import ReadOptions
 from ...cutouts.request import request_from_options
 from ...errors import InputError
-from ...writers.atomic import check_writable
 from ...sky.wcs_fit import MAX_ERROR_MAS
+from ...writers.atomic import check_writable
 from ...writers.lsst_images import OUTPUT_FORMATS
 from ...writers.paths import per_band
 from ..options import (dataset_type_option, dec_option, format_option, max_pixels_option, origin_option, parse_bands,
@@ -58,7 +58,7 @@ def command(state, *, fits_file, ra, dec, size, band, tract, patch, box_text, po
     its tract (inner regions, same pixel grid, never resampled); give
     --tract without --patch to cut any box of a tract that way.
     Pixels are copied unresampled; the FITS output keeps the sky WCS, XY0
-    (LTV1/2 and the A WCS) and the MP_* mask planes of the source.
+    (LTV1/2 and the A WCS) and the mask planes of the source (MP_*, MSKN/MSKM).
     An existing output is never replaced without --overwrite.  With several
     bands (--band g,r,i) one cutout per band is written: '{band}' in -o/--png
     is replaced by the band, else _<band> is added before the extension.

@@ -13,7 +13,7 @@ import re
 import warnings
 from functools import lru_cache
 
-__all__ = ["Header", "ReadOnlyHeader", "format_card", "pad", "is_structural", "is_celestial_wcs", "CARD", "BLOCK"]
+__all__ = ["Header", "ReadOnlyHeader", "format_card", "pad", "is_structural", "CARD", "BLOCK"]
 
 # Keywords describing the stored HDU (structure, tile compression, checksums),
 # never the image itself: dropped when a header is read for reuse.
@@ -46,13 +46,12 @@ class Header:
             name = (record.get("name") or "").upper()
             if name.startswith("HIERARCH "):
                 name = name[len("HIERARCH "):]
-            if not keep_structure and (_STRUCTURAL.match(name) or _is_boilerplate(name, record)):
-                continue
             cards.append((name, record.get("value"), record.get("comment") or ""))
-        return cls(cards)
+        return cls(cards) if keep_structure else cls(cards).content()
 
     def without_celestial_wcs(self) -> Header:
-        """A copy without the primary celestial WCS (:func:`is_celestial_wcs`)."""
+        """A copy without the primary (unlettered) celestial WCS: ``CRPIX1``, ``PC1_2``, ``A_2_0``...; the
+        alternate ``A`` WCS and LTV stay."""
         return Header._from_cards([card for card in self.cards if not _CELESTIAL_WCS.match(card[0])])
 
     def content(self) -> Header:
@@ -180,12 +179,6 @@ class ReadOnlyHeader(Header):
         frozen = cls.__new__(cls)
         frozen.cards = tuple(header.cards)
         return frozen
-
-
-def is_celestial_wcs(name: str) -> bool:
-    """Whether keyword ``name`` belongs to an image's primary celestial WCS (``CRPIX1``, ``PC1_2``,
-    ``A_2_0``...; not the alternate ``A`` WCS, nor LTV)."""
-    return _CELESTIAL_WCS.match(name) is not None
 
 
 def is_structural(name: str) -> bool:

@@ -29,7 +29,7 @@ import os
 import threading
 from collections import OrderedDict
 
-__all__ = ["FileLayout", "recall", "remember", "forget_all", "MAX_FILES"]
+__all__ = ["FileLayout", "header_bytes", "recall", "remember", "MAX_FILES"]
 
 #: How many files' layouts a process keeps.
 MAX_FILES = 32
@@ -89,9 +89,3 @@ def remember(path: str, layout: FileLayout) -> None:
         _LAYOUTS.move_to_end(path)
         while len(_LAYOUTS) > MAX_FILES:
             _LAYOUTS.popitem(last=False)
-
-
-def forget_all() -> None:
-    """Drop every kept layout."""
-    with _LOCK:
-        _LAYOUTS.clear()

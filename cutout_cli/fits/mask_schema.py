@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["LEGACY_NAMES", "NEW_NAMES", "BITS_PER_HDU", "MAX_PLANES", "NO_DATA_BIT_DEFAULT", "MaskPlane",
-           "planes_from_header", "plane_bit", "no_data_value", "same_plane", "legacy_cards", "is_mask_card"]
+           "planes_from_header", "plane_bit", "no_data_value", "legacy_cards"]
 
 #: afw's plane name -> lsst.images' name, where they differ (``lsst.images._mask.get_legacy_*_mask_planes``).
 LEGACY_NAMES = {"SAT": "SATURATED", "INTRP": "INTERPOLATED", "CR": "COSMIC_RAY", "EDGE": "DETECTION_EDGE",
@@ -105,20 +105,8 @@ def no_data_value(planes: dict) -> int:
     return 1 << (NO_DATA_BIT_DEFAULT if bit is None else bit)
 
 
-def same_plane(a: str, b: str) -> bool:
-    """Whether two plane names mean the same plane (one afw's, the other lsst.images', or equal)."""
-    a, b = a.upper(), b.upper()
-    return a == b or LEGACY_NAMES.get(a) == b or LEGACY_NAMES.get(b) == a
-
-
-def legacy_cards(planes: list[MaskPlane], hdu_number: int = 1) -> dict:
-    """afw's ``MP_<NAME> = bit`` cards for the planes of one lsst.images MASK HDU (bits within that HDU),
-    so that afw-style readers of a cutout see the planes too."""
-    offset = BITS_PER_HDU * (hdu_number - 1)
-    return {f"MP_{plane.name}": (plane.bit - offset, "mask plane bit") for plane in planes
-            if offset <= plane.bit < offset + BITS_PER_HDU}
-
-
-def is_mask_card(name: str) -> bool:
-    """Whether a card names a mask plane (``MP_*``, ``MSKNnnnn``, ``MSKMnnnn``, ``MSKDnnnn``)."""
-    return name.startswith("MP_") or _NEW_CARD.match(name) is not None
+def legacy_cards(planes: list[MaskPlane]) -> dict:
+    """afw's ``MP_<NAME> = bit`` cards for the planes of one MASK HDU (bits within that HDU, as
+    :func:`planes_from_header` gives them for ``hdu_number`` 1), so that afw-style readers of a cutout
+    see the planes too."""
+    return {f"MP_{plane.name}": (plane.bit, "mask plane bit") for plane in planes}

@@ -21,12 +21,14 @@ code  meaning
 7     remote storage unavailable: endpoint unreachable, timeout, or server
       errors, after bounded retries with backoff
 70    internal error (a bug: please report it with the ``-v`` traceback)
+129   ``batch`` stopped by SIGHUP, 130 by SIGINT (Ctrl-C), 143 by SIGTERM
+      (128 + the signal's number; the manifest records what was done)
 ====  ===================================================================
 """
 
 from __future__ import annotations
 
-__all__ = ["CutoutError", "InputError", "NotFoundError", "OutputError", "DataError", "RemoteError",
+__all__ = ["CutoutError", "InputError", "NotFoundError", "OutputError", "NoSpaceError", "DataError", "RemoteError",
            "AccessDeniedError", "UnavailableError", "first_line", "python_spelling"]
 
 EXIT_OK = 0
@@ -89,6 +91,10 @@ class OutputError(CutoutError, OSError):
     """An output cannot be written (exists, not writable, disk full)."""
 
     exit_code = EXIT_OUTPUT
+
+
+class NoSpaceError(OutputError):
+    """The file system is full, a quota is reached or the file-size limit: a batch stops at once."""
 
 
 class DataError(CutoutError):

@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CutoutError, RemoteError, python_spelling
+from ..errors import CutoutError, NoSpaceError, RemoteError, python_spelling
 from ..fits.coadd import CoaddFile
 from ..fits.threads import one_thread
 from ..sky.box import Box
 from ..writers.paths import band_file
-from .manifest import ERROR, OK, SKIPPED
+from .done import MISSING, Found, Wanted, check_outputs
+from .manifest import ERROR, OK, PENDING, SKIPPED
 from .options import CutoutOutputs, RemoteReading
 from .remote_read import task_handle
-
-FITS_BLOCK = 2880
 
 
 @dataclass(frozen=True)
@@ -47,32 +46,35 @@ class Outputs:
     def png_path(self, stem: str, band: str) -> str:
         return band_file(os.path.join(self.out_dir, stem), band, ".png")
 
-    def is_done(self, stem: str, band: str) -> bool:
-        """The target's outputs exist and are complete, so a rerun skips it (never with overwrite)."""
+    def wanted(self, task, i: int) -> Wanted:
+        """What this run asks of the task's ``i``-th target's outputs."""
+        settings = self.cutouts
+        return Wanted(str(task.ids[i]), float(task.ra[i]), float(task.dec[i]), str(task.sizes[i]), task.bands[i],
+                      settings.planes, settings.mode, settings.output_format,
+                      settings.stretch if settings.png else None)
+
+    def found(self, task, i: int) -> Found:
+        """The state of the outputs of the task's ``i``-th target (:mod:`.done`); nothing is done with
+        ``overwrite`` or a single file (every cutout is made again)."""
         if self.keep_cutouts or self.cutouts.overwrite:
-            return False
-        return is_complete_fits(self.fits_path(stem, band)) and (
-            not self.cutouts.png or os.path.exists(self.png_path(stem, band)))
+            return Found(MISSING, MISSING)
+        band = task.bands[i]
+        return check_outputs(self.fits_path(task.stems[i], band), self.png_path(task.stems[i], band),
+                             self.wanted(task, i))
 
 
 @dataclass
 class TaskResult:
-    """What a task sends back: per-row status and message, previews, kept cutouts."""
+    """What a task sends back: per-row status and message, previews, kept cutouts, and ``stop``: the
+    message of an error after which the batch stops (disk full), with the rows not reached left
+    pending."""
 
     rows: np.ndarray
     status: np.ndarray
     messages: dict = field(default_factory=dict)
     previews: dict = field(default_factory=dict)
     cutouts: list = field(default_factory=list)
-
-
-def is_complete_fits(path: str) -> bool:
-    """A finished output: outputs are renamed into place only when complete, and FITS is whole blocks."""
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        return False
-    return size > 0 and size % FITS_BLOCK == 0
+    stop: NoSpaceError | None = None
 
 
 def prepare_worker() -> None:
@@ -111,7 +113,7 @@ def _file_cutter(task, outputs: Outputs):
     handle.expect(boxes, read.planes)
 
     def cut(i):
-        return handle.get(boxes[i], options=read, provenance=_request(task, i))
+        return handle.get(boxes[i], options=read, provenance=_request(task, i, read.planes))
     return handle, cut
 
 
@@ -122,7 +124,7 @@ def _assembler(task, outputs: Outputs):
 
     def cut(i):
         return repo.cutout(float(task.ra[i]), float(task.dec[i]), task.sizes[i], task.bands[i],
-                           dataset_type=task.dataset_type, options=read, provenance=_request(task, i))
+                           dataset_type=task.dataset_type, options=read, provenance=_request(task, i, read.planes))
     return cut
 
 
@@ -131,6 +133,11 @@ def _cut_all(task, cut, handle, outputs: Outputs, result: TaskResult) -> None:
         row = int(row)
         try:
             result.status[i] = _cut_one(task, i, row, cut, outputs, result)
+        except NoSpaceError as err:  # every later output would fail alike: the batch stops
+            result.messages[row] = err.describe(outputs.spell)
+            result.status[i + 1:] = PENDING
+            result.stop = err
+            break
         except CutoutError as err:
             message = err.describe(outputs.spell)
             # storage refusing, or a coadd that cannot be opened: the other rows would fail alike
@@ -141,27 +148,39 @@ def _cut_all(task, cut, handle, outputs: Outputs, result: TaskResult) -> None:
             result.messages[row] = message
 
 
-def _request(task, i: int) -> dict:
-    return {"id": task.ids[i], "ra": float(task.ra[i]), "dec": float(task.dec[i]), "size": task.sizes[i]}
+def _request(task, i: int, planes) -> dict:
+    """What a cutout's primary header records of its request (:mod:`.done` reads it back)."""
+    return {"id": task.ids[i], "ra": float(task.ra[i]), "dec": float(task.dec[i]), "size": task.sizes[i],
+            "requested_planes": ",".join(planes)}
 
 
 def _cut_one(task, i: int, row: int, cut, outputs: Outputs, result: TaskResult) -> int:
+    """Cut the ``i``-th target if its outputs are not done and write those that are not (a complete
+    output that records the request is never rewritten)."""
     band = task.bands[i]
     fits_path, png_path = outputs.fits_path(task.stems[i], band), outputs.png_path(task.stems[i], band)
-    if outputs.is_done(task.stems[i], band):
+    found = outputs.found(task, i)
+    if found.done:
         if row in outputs.preview_rows:
             result.previews[row] = _read_preview(fits_path)
         return SKIPPED
     cutout = cut(i)
     settings = outputs.cutouts
+    notes = [f"replaced: {found.reason}"] if found.reason else []
     if outputs.keep_cutouts:
         result.cutouts.append((row, cutout))
     else:
-        cutout.writeto(fits_path, overwrite=settings.overwrite, format=settings.output_format)
-        if settings.png:
-            cutout.to_png(png_path, stretch=settings.stretch, overwrite=settings.overwrite)
+        # what is there but not done is the tool's to replace (incomplete, or another request)
+        if not found.fits_done:
+            cutout.writeto(fits_path, overwrite=settings.overwrite or found.fits != MISSING,
+                           format=settings.output_format)
+        if settings.png and not found.png_done:
+            cutout.to_png(png_path, stretch=settings.stretch, overwrite=settings.overwrite or found.png != MISSING,
+                          request=outputs.wanted(task, i).text)
     if not cutout.provenance["complete"]:
-        result.messages[row] = "box extends beyond the coadd: NaN / NO_DATA filled"
+        notes.append("box extends beyond the coadd: NaN / NO_DATA filled")
+    if notes:
+        result.messages[row] = "; ".join(notes)
     if row in outputs.preview_rows and cutout.image is not None:
         result.previews[row] = (cutout.image, cutout.wcs)  # the grid turns it north up from its WCS
     return OK

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import os
 from typing import NamedTuple
 
 from ..errors import DataError, InputError
+from .stopping import start_worker
 
 DASK_RETRIES = 2
 
@@ -31,13 +33,14 @@ class SerialExecutor(cf.Executor):
 
 
 class Place(NamedTuple):
-    """Where tasks run: the executor, how many tasks to keep in flight, how many run at once, and a
-    description for the summary line."""
+    """Where tasks run: the executor, how many tasks to keep in flight, how many run at once, a
+    description for the summary line, and ``stop()``: end the tasks running now (the batch stops)."""
 
     executor: cf.Executor
     in_flight: int
     workers: int
     description: str
+    stop: object = lambda: None
 
 
 def serial_place() -> Place:
@@ -49,7 +52,9 @@ def open_executor(execution, *, prepare=None):
     """Yield the :class:`Place` of work that ``execution`` (:class:`~.options.Execution`) requests.
 
     Local worker processes start at once and run ``prepare()`` (imports, say)
-    while the caller goes on: its planning and their start-up overlap.
+    while the caller goes on: its planning and their start-up overlap.  They
+    ignore SIGINT and die with this process (:func:`~.stopping.start_worker`);
+    a block left by an exception kills them instead of waiting for their tasks.
     """
     scheduler_file = execution.scheduler_file
     scheduler = execution.scheduler or (None if scheduler_file else os.environ.get("DASK_SCHEDULER_ADDRESS"))
@@ -72,10 +77,25 @@ def _process_pool(jobs: int, prepare):
     # spawn otherwise, as forking a process with threads can deadlock the children
     method = "fork" if threading.active_count() == 1 else "spawn"
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
-                                  initializer=prepare)
+                                  initializer=functools.partial(start_worker, os.getpid(), prepare))
     with pool:
         pool.submit(int)  # forks every worker now, before the pool's own thread starts; not waited for
-        yield Place(pool, 2 * jobs, jobs, f"{jobs} processes")
+        stop = functools.partial(_kill_workers, pool)
+        try:
+            yield Place(pool, 2 * jobs, jobs, f"{jobs} processes", stop)
+        except BaseException:
+            stop()
+            raise
+
+
+def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Kill the pool's workers and drop its queued tasks (the pool is broken afterwards)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+    # waits for the pool's thread only, which ends once it sees the workers gone (not joining it
+    # races with the interpreter's exit, which wakes it through a pipe it closes)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
@@ -94,7 +114,8 @@ def _dask_executor(address: str | None, scheduler_file: str | None):
                         options=[("scheduler", None), ("scheduler_file", None)]) from None
     try:
         threads = max(1, sum(client.nthreads().values()))
-        yield Place(client.get_executor(retries=DASK_RETRIES, pure=False), 2 * threads, threads, f"Dask at {where}")
+        executor = client.get_executor(retries=DASK_RETRIES, pure=False)
+        yield Place(executor, 2 * threads, threads, f"Dask at {where}", functools.partial(executor.shutdown, wait=False))
     finally:
         client.close()
 

@@ -161,4 +161,10 @@ def batch_options(*, spell=None, **keywords) -> BatchOptions:
         groups[name] = kind(**{key: keywords.pop(key) for key in names if key in keywords})
     if keywords:
         raise TypeError(f"run_batch() got unexpected keyword argument(s): {', '.join(sorted(keywords))}")
+    publishing = groups["publishing"]
+    pictures = [name for name, wanted in (("png", groups["outputs"].png), ("rgb", publishing.rgb)) if wanted]
+    if publishing.single_file is not None and pictures:
+        raise InputError("a single file holds FITS cutouts only: pictures need a file per target",
+                         "drop {}, or drop {} to write a file per target",
+                         options=[(pictures[0], None), ("single_file", None)])
     return BatchOptions(**groups, spell=spell or python_spelling)

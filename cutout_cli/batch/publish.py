@@ -15,11 +15,12 @@ from ..writers.grid import write_grid
 from ..writers.paths import band_file
 from ..writers.png import save_picture
 from ..writers.rgb import COLOUR_BANDS, compose, rgb_picture
+from .done import png_is_whole
 from .execute import Outputs, read_picture_source
-from .manifest import ERROR, SUCCESS, write_manifest
+from .manifest import ERROR, OK, SUCCESS, run_request, write_manifest
 from .targets import StemNamer
 
-__all__ = ["RowPaths", "publish", "write_colour_pictures"]
+__all__ = ["RowPaths", "publish", "write_colour_pictures", "write_run_manifest"]
 
 MANIFEST_NAME = "manifest.csv"
 COLOUR_TAG = "rgb"  # <stem>_rgb.png
@@ -45,22 +46,32 @@ class RowPaths:
 
 def publish(plan, paths: RowPaths, previews: dict, options, writer=None) -> tuple[str, str | None]:
     """Write what is made of the whole batch (``options``: :class:`~.options.BatchOptions`); returns the
-    paths of the manifest and of the grid (None without one)."""
+    paths of the manifest and of the grid (None without one).
+
+    The manifest, the single file and the grid are the run's own: each run that has them replaces
+    them (atomically), so the same command line works on every run of a cron job.
+    """
     publishing, overwrite = options.publishing, options.outputs.overwrite
     panel_rows = frozenset(range(min(publishing.grid_rows, len(plan.table))))
     if publishing.rgb:
         previews, panel_rows = write_colour_pictures(plan, paths, overwrite=overwrite, panels=publishing.grid_rows,
                                                      spell=options.spell)
-    manifest = os.path.join(paths.outputs.out_dir, MANIFEST_NAME)
-    write_manifest(manifest, plan, paths)
+    manifest = write_run_manifest(plan, paths, options)
     if writer is not None:
-        writer.finish(plan, paths)
+        writer.finish(plan, paths, run_request(options.outputs))
     if not publishing.grid:
         return manifest, None
     panels = [_panel(plan.table.ids[row], previews.get(row)) for row in sorted(panel_rows)]
     title = f"{publishing.grid_title}: {len(panels)} targets" if publishing.grid_title else f"{len(panels)} targets"
-    write_grid(publishing.grid, panels, overwrite=overwrite, title=title)
+    write_grid(publishing.grid, panels, overwrite=True, title=title)
     return manifest, os.fspath(publishing.grid)
+
+
+def write_run_manifest(plan, paths: RowPaths, options) -> str:
+    """Write ``OUT/manifest.csv``; returns its path."""
+    manifest = os.path.join(paths.outputs.out_dir, MANIFEST_NAME)
+    write_manifest(manifest, plan, paths, run_request(options.outputs))
+    return manifest
 
 
 def _panel(label, preview) -> tuple:
@@ -74,7 +85,8 @@ def write_colour_pictures(plan, paths: RowPaths, *, overwrite: bool, panels: int
 
     Returns the grid's previews (``{row: PIL picture}``, north up) and panel rows (the
     first row of each of the first ``panels`` targets); a target whose
-    picture fails becomes an error.
+    picture fails becomes an error.  A picture is written when it is missing or
+    incomplete, or a band of it was cut by this run (``overwrite``: always).
     """
     previews, panel_rows = {}, set()
     for members in plan.table.rows_by_target():
@@ -84,7 +96,8 @@ def write_colour_pictures(plan, paths: RowPaths, *, overwrite: bool, panels: int
         if len(members) not in COLOUR_BANDS or not all(int(plan.status[r]) in SUCCESS for r in members):
             continue
         try:
-            picture = _colour_picture(members, paths, overwrite=overwrite, preview=first in panel_rows)
+            redo = overwrite or any(int(plan.status[r]) == OK for r in members)
+            picture = _colour_picture(members, paths, overwrite=redo, preview=first in panel_rows)
         except CutoutError as err:
             plan.mark(members, ERROR, f"colour picture failed: {err.describe(spell)}")
             continue
@@ -95,13 +108,13 @@ def write_colour_pictures(plan, paths: RowPaths, *, overwrite: bool, panels: int
 
 def _colour_picture(rows, paths: RowPaths, *, overwrite: bool, preview: bool):
     """Write one target's colour picture, north up and east left from the first band's WCS (kept
-    when it exists, unless ``overwrite``); the picture if ``preview``."""
-    sources = [read_picture_source(paths.fits(int(row))) for row in rows]
+    when it exists whole, unless ``overwrite``); the picture if ``preview``."""
     path = paths.colour(int(rows[0]))
-    write = overwrite or not os.path.exists(path)
+    write = overwrite or not png_is_whole(path)
     if not (write or preview):
         return None
+    sources = [read_picture_source(paths.fits(int(row))) for row in rows]
     picture = rgb_picture(*compose([image for image, _ in sources]), wcs=sources[0][1])
     if write:
-        save_picture(path, picture, overwrite=overwrite)
+        save_picture(path, picture, overwrite=True)  # the tool's own picture, missing, incomplete or stale
     return picture if preview else None

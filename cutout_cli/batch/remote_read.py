@@ -6,8 +6,10 @@ fetched); ``download`` copies the coadd to a scratch directory first
 (atomically; removed when the task ends) and cuts it locally with fitsio;
 ``auto`` downloads when the task has at least
 :func:`~cutout_cli.storage.remote.download_threshold` targets left to cut,
-where ranged reads stop paying off (measured: README, "Remote repositories").
-Local coadds are always read in place.
+where ranged reads stop paying off (measured: README, "Remote repositories"),
+and reads ranges otherwise, falling back on a download when the server
+ignores Range requests (:class:`FallbackHandle`).  Local coadds are always
+read in place.
 """
 
 from __future__ import annotations
@@ -18,19 +20,25 @@ import os
 from ..cutouts.handle import ImageHandle
 from ..errors import OutputError
 from ..storage.base import is_remote
+from ..storage.failures import RangeNotSupportedError
 from ..storage.members import is_member
 from ..storage.remote import download, download_threshold
 
-__all__ = ["DownloadedHandle", "task_handle", "wants_download"]
+__all__ = ["DownloadedHandle", "FallbackHandle", "task_handle", "wants_download"]
 
 
 def task_handle(task, provenance: dict, outputs):
     """The handle a task cuts from: the coadd itself, or a downloaded copy of it."""
     path = task.ref.path
-    if is_remote(path) and not is_member(path) and wants_download(task, outputs):  # a member is read in place
-        scratch = outputs.remote_reading.scratch_dir or outputs.out_dir
+    if not is_remote(path) or is_member(path):  # a member is read in place
+        return ImageHandle(path, provenance, remote=outputs.remote)
+    scratch = outputs.remote_reading.scratch_dir or outputs.out_dir
+    if wants_download(task, outputs):
         return DownloadedHandle(path, provenance, outputs.remote, scratch)
-    return ImageHandle(path, provenance, remote=outputs.remote)
+    ranged = ImageHandle(path, provenance, remote=outputs.remote)
+    if outputs.remote_reading.remote_read != "auto":
+        return ranged
+    return FallbackHandle(ranged, lambda: DownloadedHandle(path, provenance, outputs.remote, scratch))
 
 
 def wants_download(task, outputs) -> bool:
@@ -44,8 +52,8 @@ def wants_download(task, outputs) -> bool:
 def _targets_to_cut(task, outputs, enough: int) -> int:
     """Targets of the task whose outputs are not finished yet (counting stops at ``enough``)."""
     count = 0
-    for stem, band in zip(task.stems, task.bands):
-        if not outputs.is_done(stem, band):
+    for i in range(len(task.rows)):
+        if not outputs.found(task, i).done:
             count += 1
             if count >= enough:
                 break
@@ -120,3 +128,42 @@ class DownloadedHandle:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class FallbackHandle:
+    """``auto`` reading of a remote coadd: ranged reads through ``ranged`` (an ImageHandle), and a
+    download (``download()`` makes the :class:`DownloadedHandle`) once the server turns out to ignore
+    Range requests, for this and every later box of the task."""
+
+    def __init__(self, ranged: ImageHandle, download):
+        self.current = ranged
+        self._download = download
+        self._expected: tuple = ()
+        self.fell_back = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.current.is_open
+
+    @property
+    def opens(self) -> int:
+        return self.current.opens
+
+    def expect(self, boxes, planes) -> None:
+        self._expected = (list(boxes), tuple(planes))
+        self.current.expect(*self._expected)
+
+    def get(self, bbox=None, **options):
+        try:
+            return self.current.get(bbox, **options)
+        except RangeNotSupportedError:
+            if self.fell_back:
+                raise
+        self.current.close()
+        self.current, self.fell_back = self._download(), True
+        if self._expected:
+            self.current.expect(*self._expected)
+        return self.current.get(bbox, **options)
+
+    def close(self) -> None:
+        self.current.close()

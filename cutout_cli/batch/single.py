@@ -6,7 +6,7 @@ row number in the list (so ``hdul["IMAGE", 12]`` is row 12's image), each with
 the full cutout header (WCS, XY0, mask planes); last, a ``MANIFEST`` binary
 table (the manifest columns plus ``row`` and ``hdu``, the index of the row's
 first HDU, -1 when it has none).  Written to a temporary name and renamed
-when complete.
+when complete, replacing the file of an earlier run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class SingleFileWriter:
     discards the file (the final name is left untouched).
     """
 
-    def __init__(self, path, overwrite: bool = False):
+    def __init__(self, path, overwrite: bool = True):
         import fitsio
 
         self.path = path
@@ -45,8 +45,8 @@ class SingleFileWriter:
             self._fits.write(array, header=records, extname=name, extver=row + 1)
             self._hdus += 1
 
-    def finish(self, plan, path_of) -> None:
-        records = list(manifest_records(plan, path_of))
+    def finish(self, plan, path_of, request: dict | None = None) -> None:
+        records = list(manifest_records(plan, path_of, request))
         columns = {name: np.array([str(r[name]).encode("utf-8") for r in records]) for name in COLUMNS}
         columns["row"] = np.arange(1, len(records) + 1, dtype=np.int64)
         columns["hdu"] = np.array([self.first_hdu.get(i, -1) for i in range(len(records))], dtype=np.int64)

@@ -233,6 +233,9 @@ def _fill(columns: list[str], lines, size, band, table: TargetTable) -> TargetTa
     if missing:
         raise InputError(f"{source} lacks column(s) {', '.join(missing)} (found: {', '.join(columns) or 'none'})",
                          "the first line must name id,ra,dec")
+    if size is None and "size" not in columns:  # every row would fail: before any work
+        raise InputError(f"no cutout size: {source} has no size column", "give {} or add a size column",
+                         options=[("size", None)])
     index = [columns.index(c) if c in columns else None for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
     for line in lines:
         if not any(cell.strip() for cell in line):

@@ -36,7 +36,8 @@ URL: s3://bucket/prefix (AWS credentials from the environment, --anon for public
 buckets, --endpoint-url for S3-compatible stores) or http(s)://host/path.
 Exit codes: 0 ok, 1 some batch rows failed, 2 usage error, 3 not found,
 4 output refused or failed, 5 bad repository or file, 6 access denied by remote
-storage, 7 remote storage unavailable (unreachable, timeout), 70 internal error.
+storage, 7 remote storage unavailable (unreachable, timeout), 70 internal error; a batch
+stopped by SIGINT, SIGTERM or SIGHUP exits 130, 143 or 129.
 """
 
 COMMANDS = ("query", "bbox", "subset", "batch", "index")
@@ -102,6 +103,11 @@ def main(argv=None) -> int:
         return 0
     except Exception as err:  # a bug: one line by default, the traceback with -v
         return _internal_error(err, state.verbosity)
+    except BaseException as err:  # a batch stopped by a signal (batch.stopping.Stopped, not imported here)
+        if not hasattr(err, "signum"):
+            raise
+        click.echo(f"cutout: {err}", err=True)
+        return err.exit_code
 
 
 def _internal_error(err: Exception, verbosity: int) -> int:

@@ -120,8 +120,9 @@ def assemble(source, tract, box: Box, band: str, *, dataset_type: str | None = N
     if options.mode == "strict" and not complete:
         raise NotFoundError(f"box {box} of tract {tract.id} is not wholly covered by band {band} coadds",
                             STRICT_HINT, options=[("mode", "partial")])
-    cutout.provenance["complete"] = complete
-    cutout.primary_header = cutout.primary_header.updated({"CUTFULL": (complete, "box wholly covered by the sources")})
+    cutout.provenance.update(complete=complete, mode=options.mode)  # the pieces are read strict
+    cutout.primary_header = cutout.primary_header.updated({"CUTFULL": (complete, "box wholly covered by the sources"),
+                                                           "CUTMODE": (options.mode, "partial: outside pixels NaN/NO_DATA")})
     return cutout
 
 

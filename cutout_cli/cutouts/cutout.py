@@ -109,13 +109,16 @@ class Cutout:
                 hdus.append((name, array, self.headers[name]))
         return hdus
 
-    def to_png(self, path, stretch: str = "asinh", limits="zscale", overwrite: bool = False) -> None:
+    def to_png(self, path, stretch: str = "asinh", limits="zscale", overwrite: bool = False, *,
+               request: str | None = None) -> None:
         """Write the IMAGE plane as a PNG, north up and east left from :attr:`wcs` (exact flips and
         quarter turns; another rotation turns the picture, never the FITS pixels), asinh stretch and
-        zscale limits by default; its ``orientation`` text chunk says how it was turned."""
+        zscale limits by default; its ``orientation`` text chunk says how it was turned, its ``request``
+        chunk ``request``."""
         from ..writers.png import write_png
 
-        write_png(path, self.display_plane(), stretch=stretch, limits=limits, overwrite=overwrite, wcs=self.wcs)
+        write_png(path, self.display_plane(), stretch=stretch, limits=limits, overwrite=overwrite, wcs=self.wcs,
+                  request=request)
 
     def display_plane(self):
         """The IMAGE plane, to draw; InputError for a cutout read without it."""

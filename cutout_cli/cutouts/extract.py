@@ -55,7 +55,7 @@ def extract(coadd: CoaddFile, box: Box, options: ReadOptions | None = None, *,
     record = {
         "source": coadd.path,
         "begin_x": box.begin_x, "begin_y": box.begin_y, "width": box.width, "height": box.height,
-        "mode": options.mode, "complete": inside == box,
+        "mode": options.mode, "complete": inside == box, "planes": ",".join(arrays),
         **({"data_model": coadd.data_model} if coadd.data_model else {}),
         **(provenance or {}),
     }

@@ -188,6 +188,8 @@ PROVENANCE_KEYS = {
     "width": ("CUTW", "cutout width (pixels)"),
     "height": ("CUTH", "cutout height (pixels)"),
     "mode": ("CUTMODE", "partial: outside pixels NaN/NO_DATA"),
+    "planes": ("CUTPLANE", "planes in this file"),
+    "requested_planes": ("REQPLANE", "planes requested"),
     "complete": ("CUTFULL", "box wholly inside the source image"),
     "id": ("TARGETID", "target id"),
     "ra": ("REQRA", "requested RA (deg)"),

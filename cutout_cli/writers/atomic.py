@@ -14,11 +14,12 @@ written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
 
-from ..errors import OutputError
+from ..errors import NoSpaceError, OutputError
 
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 
@@ -29,6 +30,16 @@ OVERWRITE_HINT = "pass {} to replace it"
 def exists_error(path) -> OutputError:
     """The error of an output that exists and may not be replaced."""
     return OutputError(f"{path} exists", OVERWRITE_HINT, options=[("overwrite", True)])
+
+
+#: errors after which no further output can be written either: a batch stops on them
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_error(path, err: OSError) -> OutputError:
+    """The error of a failed write of ``path`` (:class:`NoSpaceError` when the disk is full)."""
+    kind = NoSpaceError if err.errno in _NO_SPACE else OutputError
+    return kind(f"cannot write {path}: {err.strerror or err}")
 
 
 def check_writable(path, overwrite: bool) -> Path:
@@ -64,7 +75,7 @@ def atomic_path(path, overwrite: bool = False, suffix: str = ".tmp"):
     except OutputError:
         raise
     except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
+        raise write_error(path, err) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -108,7 +119,7 @@ def _link_new_file(path: str, chunks) -> bool:
     except FileExistsError:
         raise exists_error(path) from None
     except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
+        raise write_error(path, err) from None
     finally:
         os.close(proc_fds)
         os.close(fd)

@@ -49,7 +49,7 @@ ASINH_A = 0.1
 # Grey level of finite pixels when the limits collapse (constant image).
 FLAT_GREY = 128
 # PNG text chunks written from a picture's ``info`` (what was done to orient it).
-TEXT_KEYS = ("orientation",)
+TEXT_KEYS = ("orientation", "stretch", "request")
 
 Limits = str | tuple[float, float]
 
@@ -122,7 +122,8 @@ def to_pil(
     the picture is turned to put north up and east left (see the module
     notes); without it, array row 0 (FITS ``y = 0``) becomes the bottom row of
     the picture and column 0 its left edge.  ``picture.info["orientation"]``
-    says what was done.  ``stretch`` and ``limits`` are as in
+    says what was done, ``picture.info["stretch"]`` the stretch (both are text chunks of the PNG
+    file, so a batch rerun knows how it was drawn).  ``stretch`` and ``limits`` are as in
     :func:`stretch_to_uint8` (the limits come from the image's pixels only,
     not from a rotation's black corners).
 
@@ -135,7 +136,9 @@ def to_pil(
     if len(shape) != 2 or 0 in shape:
         raise InputError(f"cannot render an image of shape {shape}", "expected a non-empty 2-D array")
     grey = stretch_to_uint8(image, stretch, limits)
-    return oriented_picture(grey, orientation_from_wcs(wcs, shape))
+    picture = oriented_picture(grey, orientation_from_wcs(wcs, shape))
+    picture.info["stretch"] = stretch
+    return picture
 
 
 def oriented_picture(pixels: np.ndarray, orientation: Orientation) -> Image.Image:
@@ -161,12 +164,14 @@ def write_png(
     limits: Limits = "zscale",
     overwrite: bool = False,
     wcs=None,
+    request: str | None = None,
 ) -> Path:
     """Write ``image`` as a north-up, east-left 8-bit grey PNG, atomically.
 
     See :func:`to_pil` for orientation (``wcs``) and :func:`stretch_to_uint8`
     for ``stretch`` and ``limits``.  The PNG's ``orientation`` text chunk says
-    how the array was turned.
+    how the array was turned, its ``stretch`` chunk the stretch and its
+    ``request`` chunk ``request`` (a batch records what the picture was cut for).
 
     Returns
     -------
@@ -181,7 +186,10 @@ def write_png(
         and an existing ``path`` is untouched.  A missing parent directory is
         created.
     """
-    return save_picture(path, to_pil(image, stretch, limits, wcs=wcs), overwrite=overwrite)
+    picture = to_pil(image, stretch, limits, wcs=wcs)
+    if request is not None:
+        picture.info["request"] = request
+    return save_picture(path, picture, overwrite=overwrite)
 
 
 def png_bytes(image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale", *, wcs=None) -> bytes:

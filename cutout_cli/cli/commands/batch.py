@@ -28,8 +28,12 @@ from ..state import pass_state
 @planes_option
 @click.option("--mode", type=click.Choice(["partial", "strict"]), default="partial", show_default=True,
               help="partial: pixels outside the coadd are NaN / NO_DATA; strict: such a target fails.")
-@click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh", show_default=True)
-@click.option("--overwrite", is_flag=True, help="Redo targets whose outputs exist (default: skip them).")
+@click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh", show_default=True,
+              help="How --png pictures map pixel values to grey.")
+@click.option("--overwrite", is_flag=True,
+              help="Redo every target (default: skip targets whose outputs are done; cut the others).")
+@click.option("--allow-no-data", is_flag=True,
+              help="Rows no coadd covers are expected: they do not make the exit code 1.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=None,
               help="Local worker processes [default: the number of cores].")
 @click.option("--scheduler", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS",
@@ -56,13 +60,21 @@ def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
     Targets are grouped by coadd file; each file is opened once per task (at
     most 500 targets) and only the tiles under the boxes are read.  Files are
     OUT/<id>_<band>.fits (ids made file-name safe); OUT/manifest.csv records
-    every row with status ok, skipped, no_data or error.  A bad row never
-    stops the batch.  Safe for cron: reruns skip finished targets, a killed
-    run leaves no partial file, and two runs cannot write into one OUT.
+    every row with status ok, skipped, no_data, error or pending, and the
+    request.  A bad row never stops the batch.
+
+    Safe for cron: a rerun cuts only what is not done (missing, incomplete,
+    or made with another size, planes, band, mode or stretch: those are
+    re-cut) and never touches complete outputs; the manifest, --grid and
+    --single-file are rewritten by every run; a killed run leaves no partial
+    file; two runs cannot write into one OUT.  SIGINT, SIGTERM and SIGHUP stop
+    the run at once (workers included) and write the manifest of what was done.
 
     \b
-    Exit codes: 0 every row ok or skipped; 1 some rows failed (see the
-    manifest); 2 usage error; 3-7 and 70 fatal (see cutout --help).
+    Exit codes: 0 every row ok or skipped (or no_data, with --allow-no-data);
+    1 some rows failed (see the manifest); 2 usage error; 4 output failed
+    (disk full: the run stops); 3-7 and 70 fatal (see cutout --help);
+    130 SIGINT, 143 SIGTERM, 129 SIGHUP.
 
     \b
     Examples:
@@ -72,12 +84,14 @@ def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
       cutout batch sample_repo/targets.csv --size 10arcsec --band r,z --rgb --out colour --grid colour.png
     """
     from ...batch.run import run_batch  # numpy, astropy: not for --help
+    from ...batch.stopping import stop_on_signals
 
-    repo = state.repository()
-    with Progress() as progress:
-        result = run_batch(repo, targets, dry_run=dry_run, progress=progress, planes=parse_planes(planes),
-                           jobs=jobs or os.cpu_count() or 1, grid_title=os.path.basename(targets),
-                           spell=flag_spelling, **options)
+    with stop_on_signals():
+        repo = state.repository()
+        with Progress() as progress:
+            result = run_batch(repo, targets, dry_run=dry_run, progress=progress, planes=parse_planes(planes),
+                               jobs=jobs or os.cpu_count() or 1, grid_title=os.path.basename(targets),
+                               spell=flag_spelling, **options)
     counts = result.counts
     if dry_run:
         plan = result.plan
@@ -88,7 +102,9 @@ def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
     if fmt:
         echo_records([{"targets": sum(counts.values()), **counts, "manifest": result.manifest,
                        "grid": result.grid or ""}], fmt, single=True)
+    wrote = f"; {counts['ok']} cutouts in {options['single_file']}" if options.get("single_file") else ""
     diagnostic(f"{sum(counts.values())} targets: {counts['ok']} ok, {counts['skipped']} skipped, "
-               f"{counts['no_data']} no data, {counts['error']} errors ({result.where}); manifest {result.manifest}")
+               f"{counts['no_data']} no data, {counts['error']} errors ({result.where}){wrote}; "
+               f"manifest {result.manifest}")
     if result.failed:
         click.get_current_context().exit(EXIT_PARTIAL)

@@ -17,7 +17,8 @@ complete and records the request being made:
 A rerun cuts a target that is not done and writes only its outputs that are
 not: a missing or incomplete file is written, one that records another
 request is replaced (:attr:`Found.reason` says why), a complete matching one
-is never touched.  Checking costs a few reads of the headers, no FITS library.
+is never touched.  Checking costs a few reads of the headers
+(:func:`cutout_cli.fits.outline.fits_outline`).
 """
 
 from __future__ import annotations
@@ -26,16 +27,12 @@ import math
 import os
 from dataclasses import dataclass
 
-from ..fits.cards import CardError, parse_header
+from ..fits.outline import fits_outline
 
-__all__ = ["Found", "Wanted", "check_outputs", "fits_outline", "png_is_whole", "png_text"]
+__all__ = ["Found", "Wanted", "check_outputs", "png_is_whole", "png_text"]
 
-FITS_BLOCK = 2880
-CARD = 80
-_END_CARD = b"END" + b" " * (CARD - 3)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-_MAX_HEADER_BLOCKS = 1000  # a header this long is not one the tool wrote
 
 MISSING, INCOMPLETE, DONE = "missing", "incomplete", "done"
 
@@ -139,80 +136,6 @@ def _same_angle(recorded, value: float) -> bool:
         return math.isclose(float(recorded), float(value), rel_tol=0, abs_tol=1e-9)
     except (TypeError, ValueError):
         return False
-
-
-def fits_outline(path: str) -> tuple[dict, list] | None:
-    """``({primary keyword: value}, [EXTNAME of each extension])`` of a whole FITS file; None when the
-    file is missing, not FITS, or holds more or fewer bytes than its headers declare."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None
-    try:
-        size = os.fstat(fd).st_size
-        offset, primary, extnames = 0, None, []
-        while offset < size:
-            header = _read_header(fd, offset, size)
-            if header is None:
-                return None
-            raw, cards = header
-            first = "SIMPLE" if primary is None else "XTENSION"
-            if not cards or cards[0][0] != first:
-                return None
-            values = {name: value for name, value, _ in cards}
-            if primary is None:
-                primary = values
-            else:
-                extnames.append(str(values.get("EXTNAME", "")).strip().upper())
-            data = _data_bytes(values)
-            if data is None:
-                return None
-            offset += len(raw) + -(-data // FITS_BLOCK) * FITS_BLOCK
-        return (primary, extnames) if primary is not None and offset == size else None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _read_header(fd: int, offset: int, size: int) -> tuple[bytes, list] | None:
-    """The raw header at ``offset`` (whole blocks through the ``END`` card) and its cards."""
-    raw = b""
-    for _ in range(_MAX_HEADER_BLOCKS):
-        block = os.pread(fd, FITS_BLOCK, offset + len(raw))
-        if len(block) < FITS_BLOCK:
-            return None
-        raw += block
-        for start in range(0, FITS_BLOCK, CARD):
-            if block[start:start + CARD] == _END_CARD:
-                try:
-                    return raw, parse_header(raw)
-                except CardError:
-                    return raw, _fitsio_cards(raw)
-    return None
-
-
-def _fitsio_cards(raw: bytes) -> list:
-    """Cards of a header the fast parser leaves to fitsio (:mod:`cutout_cli.fits.cards`)."""
-    import fitsio
-
-    try:
-        header = fitsio.FITSHDR(raw.decode("ascii", "replace"))
-    except Exception:  # a header fitsio cannot read either: not complete for our purposes
-        return []
-    return [(r["name"], r.get("value"), r.get("comment", "")) for r in header.records() if "name" in r]
-
-
-def _data_bytes(values: dict) -> int | None:
-    """Bytes of an HDU's data, without padding (FITS standard 4.4.1)."""
-    try:
-        bitpix, naxis = int(values["BITPIX"]), int(values["NAXIS"])
-        if naxis == 0:
-            return 0
-        count = math.prod(int(values[f"NAXIS{k}"]) for k in range(1, naxis + 1))
-        return abs(bitpix) // 8 * int(values.get("GCOUNT", 1)) * (int(values.get("PCOUNT", 0)) + count)
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _png_state(path: str, wanted: Wanted) -> str:

@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml setup.py cutout_cli/fits/tiles/_rice.c
 	# fitsio compiles its bundled cfitsio with no -O flag (wheel and default source build alike);
 	# built with -O2, tile decompression is 2-2.5x faster (bench/README.md)
 	CFLAGS=-O2 $(PY) -m pip install -q --no-cache-dir --no-binary fitsio 'fitsio>=1.2'
-	$(PY) -m pip install -q -e '.[test,sample,dask,remote,butler,lsst-images]'
+	$(PY) -m pip install -q -e '.[test,sample,dask,remote,serve,butler,lsst-images]'
 	touch $@
 
 install: $(STAMP)

@@ -6,11 +6,12 @@ Usage::
     BENCH_QUICK=1 python -m bench        # smoke run (about 2 minutes)
     python -m bench --only reads,batch   # some sections (others kept from results.json)
     python -m bench --only lsst_images   # the lsst.images files section alone
+    python -m bench --only serve         # `cutout serve` under load (about 1 min, 20 s quick)
     python -m bench --report             # re-render report.md from results.json
     BENCH_ALT_PYTHON=/other/venv/bin/python python -m bench --only reads
                                          # adds the fitsio floor of another build
 
-Sections: ``reads`` (a), ``process`` (b), ``batch`` (c), ``lsst_images`` (d).  Results are saved
+Sections: ``reads`` (a), ``process`` (b), ``batch`` (c), ``lsst_images`` (d), ``serve`` (e).  Results are saved
 to ``bench_output/results.json`` after each section.
 """
 
@@ -26,7 +27,7 @@ import time
 
 from . import config
 
-SECTIONS = ("reads", "process", "batch", "lsst_images")
+SECTIONS = ("reads", "process", "batch", "lsst_images", "serve")
 
 
 def log(message: str) -> None:
@@ -127,6 +128,17 @@ def main(argv=None) -> int:
         else:
             results["lsst_images"] = lsst_images.run(lsst_images.prepare(log), log=log)
         results["meta"]["sections"]["lsst_images"] = time.perf_counter() - began
+        _save(results)
+    if "serve" in wanted:
+        from . import serve
+
+        log("(e) cutout serve under load ...")
+        began = time.perf_counter()
+        why_not = serve.available()
+        if why_not:
+            log(f"  skipped: {why_not}")
+        results["serve"] = {"skipped": why_not} if why_not else serve.run(log=log)
+        results["meta"]["sections"]["serve"] = time.perf_counter() - began
         _save(results)
     shutil.rmtree(config.TMP, ignore_errors=True)
     results["notes"] = notes

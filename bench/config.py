@@ -98,3 +98,13 @@ MEMORY_RUNS_JOBS = (((200, 1), (200, 2), (1000, 1), (1000, 2)) if QUICK
 # (d) lsst.images files (bench/lsst_images.py): runs per (file, box), box sizes
 LSST_IMAGES_REPS = 5 if QUICK else 15
 LSST_IMAGES_BOX_SIZES = (50, 300) if QUICK else (50, 300, 1000)
+
+# (e) `cutout serve` under load (bench/serve.py): requests per phase, concurrent clients (one keep-alive
+# connection each), SODA CIRCLE radius (0.0014 deg = 5 arcsec = ~50 px at 0.2 arcsec/px), band, and the
+# in-process serial library cutouts of the peer line
+SERVE_REQUESTS = 300 if QUICK else 2000
+SERVE_CLIENTS = 32
+SERVE_RADIUS_DEG = 0.0014
+SERVE_BAND = "r"
+SERVE_LIBRARY_CUTOUTS = 100 if QUICK else 500
+SERVE_DEADLINE = 300.0  # seconds a load phase may take at most (clients stop then; the report says so)

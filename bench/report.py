@@ -277,6 +277,10 @@ def render(results: dict) -> str:
         from .lsst_images import render as render_lsst_images
 
         out += render_lsst_images(results["lsst_images"])
+    if results.get("serve"):
+        from .serve import render as render_serve
+
+        out += render_serve(results["serve"])
     if results.get("notes"):
         out += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
     return "\n".join(out) + "\n"

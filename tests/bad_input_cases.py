@@ -667,6 +667,27 @@ def _(env):
     return result
 
 
+# -- the service --------------------------------------------------------------------
+@case("S1", "serve", "port already in use", 2, "cannot listen on 127.0.0.1:")
+def _(env):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        return env.run("serve", "--port", taken.getsockname()[1])
+
+
+@case("S2", "serve", "a token shorter than 16 characters", 2, "token(s) shorter than 16 characters")
+def _(env):
+    return env.run("serve", "--port", 0, "--token-file", env.write("tokens.txt", "# team\nshort\n"))
+
+
+@case("S3", "serve", "a token file that does not exist", 2, "cannot read the token file")
+def _(env):
+    return env.run("serve", "--port", 0, "--token-file", env.tmp / "absent.txt")
+
+
 def _pixels(path):
     from astropy.io import fits
 

@@ -12,7 +12,7 @@ its own layer or below:
 5     ``cutout_cli.cutouts``
 6     ``cutout_cli.repository``
 7     ``cutout_cli.batch``
-8     ``cutout_cli.display``
+8     ``cutout_cli.display``, ``cutout_cli.serve``
 9     ``cutout_cli.cli``
 10    ``cutout_cli._sample`` (tooling)
 ====  =========================================================
@@ -60,6 +60,7 @@ LAYERS = {
     "cutout_cli.repository": 6,
     "cutout_cli.batch": 7,
     "cutout_cli.display": 8,
+    "cutout_cli.serve": 8,
     "cutout_cli.cli": 9,
     "cutout_cli._sample": 10,
 }

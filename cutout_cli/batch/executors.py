@@ -80,7 +80,7 @@ def _process_pool(jobs: int, prepare):
                                   initializer=functools.partial(start_worker, os.getpid(), prepare))
     with pool:
         pool.submit(int)  # forks every worker now, before the pool's own thread starts; not waited for
-        stop = functools.partial(_kill_workers, pool)
+        stop = functools.partial(kill_workers, pool)
         try:
             yield Place(pool, 2 * jobs, jobs, f"{jobs} processes", stop)
         except BaseException:
@@ -88,7 +88,7 @@ def _process_pool(jobs: int, prepare):
             raise
 
 
-def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
+def kill_workers(pool: cf.ProcessPoolExecutor) -> None:
     """Kill the pool's workers and drop its queued tasks (the pool is broken afterwards)."""
     for process in list((getattr(pool, "_processes", None) or {}).values()):
         with contextlib.suppress(OSError, ValueError):

@@ -40,7 +40,7 @@ storage, 7 remote storage unavailable (unreachable, timeout), 70 internal error;
 stopped by SIGINT, SIGTERM or SIGHUP exits 130, 143 or 129.
 """
 
-COMMANDS = ("query", "bbox", "subset", "batch", "index")
+COMMANDS = ("query", "bbox", "subset", "batch", "index", "serve")
 
 
 class LazyGroup(click.Group):

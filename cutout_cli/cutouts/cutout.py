@@ -95,6 +95,12 @@ class Cutout:
 
         write_exposure(path, self.primary_header, self.hdus(), overwrite=overwrite)
 
+    def fits_bytes(self) -> bytes:
+        """The FITS file :meth:`writeto` writes (afw layout), as bytes."""
+        from ..writers.fits import exposure_bytes
+
+        return b"".join(exposure_bytes(self.primary_header, self.hdus()))
+
     def hdus(self) -> list:
         """``(EXTNAME, array, header)`` of each HDU after the primary, as written: a mask of more than 31
         planes goes back into int32 HDUs of 31 planes each (MASK ``EXTVER`` 1, 2, ...)."""

@@ -59,6 +59,11 @@ class Registry(ABC):
     def missing(self, dataset_type: str, patch: Patch, band: str):
         """The NotFoundError to raise for an absent dataset (naming what is there instead)."""
 
+    def find_id(self, dataset_id: str) -> DatasetRef | None:
+        """The dataset with this Butler dataset id (a UUID as the Butler prints it), or None: a
+        registry without dataset ids finds none."""
+        return None
+
     def overlapping(self, dataset_type: str, skymap: SkyMap, ra: float, dec: float, region) -> list[Patch]:
         """The patches a query considers, by tract then patch: those whose outer box holds the point
         (ra, dec) (exactly, in tract pixels), or whose outer region overlaps ``region`` (an

@@ -148,6 +148,11 @@ class Repository:
             raise self.registry.missing(dataset_type, patch_info, band)
         return ref
 
+    def find_id(self, dataset_id: str) -> DatasetRef | None:
+        """The dataset with this Butler dataset id (``butler.get_dataset(id)``), or None when the
+        collections searched hold none (or the repository has no dataset ids)."""
+        return self.registry.find_id(dataset_id)
+
     def provenance(self, ref: DatasetRef) -> dict:
         """Dataset-id keywords recorded in a cutout's primary header."""
         return ref.provenance(self.skymap.name)

@@ -96,14 +96,19 @@ def write_exposure(path, primary_header, planes, overwrite: bool = False, compre
         ``{plane name: fitsio write kwargs}`` (see :func:`compression_kwargs`);
         without it the file is written uncompressed.
     """
-    primary = _as_header(primary_header)
-    headers = [(name, array, plane_header(name, header)) for name, array, header in planes]
     if compress:
+        headers = [(name, array, plane_header(name, header)) for name, array, header in planes]
         with atomic_path(path, overwrite) as tmp:
-            _write_with_fitsio(tmp, primary, headers, compress)
+            _write_with_fitsio(tmp, _as_header(primary_header), headers, compress)
     else:
-        write_atomically(path, [hdu_bytes(primary, None), *(hdu_bytes(header, array) for _, array, header in headers)],
-                         overwrite)
+        write_atomically(path, exposure_bytes(primary_header, planes), overwrite)
+
+
+def exposure_bytes(primary_header, planes) -> list[bytes]:
+    """The HDUs of an uncompressed afw-layout file (see :func:`write_exposure`), in order: the bytes of
+    the file, for a stream or a web response."""
+    headers = [(array, plane_header(name, header)) for name, array, header in planes]
+    return [hdu_bytes(_as_header(primary_header), None), *(hdu_bytes(header, array) for array, header in headers)]
 
 
 def _write_with_fitsio(tmp, primary: Header, headers, compress: dict) -> None:

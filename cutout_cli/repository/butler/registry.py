@@ -34,11 +34,13 @@ class ButlerRegistry(Registry):
         self.config = {"butler": catalogue.source, "kind": kind, "collections": list(catalogue.collections),
                        "datasets": {t: "registry" for t in self.dataset_types}}
         self._by_patch: dict[tuple, ButlerDataset] = {}
+        self._by_id: dict[str, ButlerDataset] = {}
         self._bands: dict[tuple, list[str]] = {}  # (type, tract, patch): bands; its keys sorted are the patches
         self._regions: dict[bytes, object] = {}  # decoded patch regions
         for name, datasets in catalogue.datasets.items():
             for d in datasets:
                 self._by_patch[(name, d.tract, d.patch, d.band)] = d
+                self._by_id[d.dataset_id] = d
                 self._bands.setdefault((name, d.tract, d.patch), []).append(d.band)
         self._patches_of = {name: sorted((t, p) for (n, t, p) in self._bands if n == name)
                             for name in catalogue.datasets}
@@ -76,6 +78,13 @@ class ButlerRegistry(Registry):
             raise error
         return DatasetRef(dataset_type, d.tract, d.patch, patch.x, patch.y, d.band, d.location, patch.outer,
                           dataset_id=d.dataset_id, run=d.run)
+
+    def find_id(self, dataset_id: str) -> DatasetRef | None:
+        """The dataset with this id among those found in the collections searched (find-first), or None."""
+        d = self._by_id.get(dataset_id)
+        if d is None:
+            return None
+        return self.find(d.dataset_type, self.skymap.tract(d.tract).patch(d.patch), d.band)
 
     def expected_path(self, dataset_type: str, patch: Patch, band: str) -> str:
         d = self.dataset(dataset_type, patch, band)

@@ -88,6 +88,12 @@ def run_cli(*args, cwd=None, env=None, input=None):
                           capture_output=True, text=True, input=input, timeout=300)
 
 
+def help_examples(help_text: str, program: str = "cutout") -> list[str]:
+    """The lines of a --help's Examples section that run ``program``."""
+    block = help_text.split("Examples:", 1)[1]
+    return [line.strip() for line in block.splitlines() if line.strip().startswith(program + " ")]
+
+
 @pytest.fixture(scope="session")
 def sample_patch33(tmp_path_factory):
     """The suite's one full-size patch: the real generator's tract 5063 patch 33, bands r and z.

@@ -11,7 +11,7 @@ from PIL import Image
 
 from cutout_cli.cli import COMMANDS
 
-from .conftest import TARGET_8, TARGET_11, run_cli
+from .conftest import TARGET_8, TARGET_11, help_examples, run_cli
 
 BOX_FIELDS = {"begin_x", "begin_y", "end_x", "end_y", "width", "height", "min_x", "min_y", "max_x", "max_y"}
 
@@ -154,12 +154,10 @@ def test_every_help_has_an_examples_section():
         assert re.search(rf"Examples:\n\s+cutout {name} ", text), name
 
 
-def _examples(help_text: str) -> list[str]:
-    block = help_text.split("Examples:", 1)[1]
-    return [line.strip() for line in block.splitlines() if line.strip().startswith("cutout ")]
+LONG_RUNNING = {"serve"}  # a server runs until stopped: tests/test_serve.py runs its examples
 
 
-@pytest.mark.parametrize("command", [None, *COMMANDS])
+@pytest.mark.parametrize("command", [None, *(name for name in COMMANDS if name not in LONG_RUNNING)])
 def test_every_help_example_works(command, sample_patch33, tmp_path):
     """Run each example of each --help, as printed, against a sample-like repository."""
     import shlex
@@ -173,7 +171,7 @@ def test_every_help_example_works(command, sample_patch33, tmp_path):
     (tmp_path / "images").mkdir()  # a folder of FITS images for `cutout index`
     afits.PrimaryHDU(np.ones((400, 400), "f4"), header).writeto(tmp_path / "images" / "image.fits")
     help_text = run_cli(*([command] if command else []), "--help").stdout
-    examples = _examples(help_text)
+    examples = help_examples(help_text)
     assert len(examples) >= 2
     for example in examples:
         args = shlex.split(example)[1:]

@@ -21,6 +21,7 @@ import math
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -31,7 +32,7 @@ import pytest
 
 from cutout_cli._sample.butler import DEFAULT_CHAIN, build_butler_repo
 from tests.butler_truth import butler_query
-from tests.conftest import TARGET_11, run_cli
+from tests.conftest import TARGET_11, help_examples, run_cli
 from tests.serve_helpers import (Server, box, connect, error_line, fitsio_planes, library_server, planes,
                                  read_response, same_pixels, sky_wcs, wait_until)
 
@@ -231,6 +232,35 @@ def test_vosi_capabilities_and_availability(server, client):
     assert urls == [f"{server.base}/sync"]
     available = ET.fromstring(client.get(f"{server.base}/availability").content)
     assert [e.text for e in available.iter("{http://www.ivoa.net/xml/VOSIAvailability/v1.0}available")] == ["true"]
+
+
+
+def test_the_help_examples_work(start_server, repo_root, tmp_path):
+    """``cutout serve --help``'s examples as printed: the server (on a free port instead of 8000), then
+    each curl line run by curl itself, each writing the cutout ``subset`` writes for the same request."""
+    import shlex
+    from urllib.parse import parse_qs, urlsplit
+
+    help_text = run_cli("serve", "--help").stdout
+    (serving,), fetches = help_examples(help_text), help_examples(help_text, "curl")
+    assert len(fetches) >= 2
+    options = shlex.split(serving)[2:]
+    port_at = options.index("--port") + 1
+    printed_port, options[port_at] = options[port_at], "0"
+    server = start_server(repo_root, *options)
+    for line in fetches:
+        args = shlex.split(line.replace(f"127.0.0.1:{printed_port}", f"127.0.0.1:{server.port}"))
+        done = subprocess.run(["curl", "--fail", "--silent", "--show-error", *args[1:]], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{line}\n{done.stderr}"
+        url = urlsplit(args[-1])
+        query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        if url.path == "/sync":
+            request = ("--pos", "CIRCLE " + query["CIRCLE"], "--band", query["ID"].split("/")[-1])
+        else:
+            request = ("--ra", query["ra"], "--dec", query["dec"], "--size", query["size"], "--band", query["band"])
+        served = planes((tmp_path / args[args.index("-o") + 1]).read_bytes())
+        assert_same_cutout(served, subset(repo_root, tmp_path, *request))
 
 
 # -- 3. Butler repository --------------------------------------------------------------------------

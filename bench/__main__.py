@@ -56,6 +56,18 @@ def _write_report(results: dict) -> str:
     return text
 
 
+def _section(results: dict, name: str, heading: str, work, why_not: str | None = None) -> None:
+    """Run one section (``work()``, unless ``why_not`` says it cannot run here), record its results and
+    its duration, and save: an interrupted run keeps the sections done."""
+    log(heading)
+    began = time.perf_counter()
+    if why_not:
+        log(f"  skipped: {why_not}")
+    results[name] = {"skipped": why_not} if why_not else work()
+    results["meta"]["sections"][name] = time.perf_counter() - began
+    _save(results)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
@@ -88,12 +100,9 @@ def main(argv=None) -> int:
     if "reads" in wanted:
         from . import reads
 
-        log("(a) box reads ...")
-        began = time.perf_counter()
-        results["reads"] = reads.run(files, log=log)
+        _section(results, "reads", "(a) box reads ...", lambda: reads.run(files, log=log))
         alt = os.environ.get("BENCH_ALT_PYTHON")
         results["reads_alt_floor"] = reads.run_alternative_floor(files, alt, log) if alt else None
-        results["meta"]["sections"]["reads"] = time.perf_counter() - began
         _save(results)
     if "process" in wanted:
         from . import process
@@ -103,43 +112,20 @@ def main(argv=None) -> int:
                          "(apt-get install hyperfine).")
         if not shutil.which("imcopy"):
             notes.append("imcopy is not installed (apt-get install libcfitsio-bin): no cfitsio process baseline.")
-        log("(b) whole process ...")
-        began = time.perf_counter()
-        results["process"] = process.run(log=log)
-        results["meta"]["sections"]["process"] = time.perf_counter() - began
-        _save(results)
+        _section(results, "process", "(b) whole process ...", lambda: process.run(log=log))
     if "batch" in wanted:
         from . import batch
 
-        log("(c) batch throughput ...")
-        began = time.perf_counter()
-        results["batch"] = batch.run(log=log)
-        results["meta"]["sections"]["batch"] = time.perf_counter() - began
-        _save(results)
+        _section(results, "batch", "(c) batch throughput ...", lambda: batch.run(log=log))
     if "lsst_images" in wanted:
         from . import lsst_images
 
-        log("(d) lsst.images files ...")
-        began = time.perf_counter()
-        why_not = lsst_images.available()
-        if why_not:
-            log(f"  skipped: lsst.images is not usable ({why_not})")
-            results["lsst_images"] = {"skipped": why_not}
-        else:
-            results["lsst_images"] = lsst_images.run(lsst_images.prepare(log), log=log)
-        results["meta"]["sections"]["lsst_images"] = time.perf_counter() - began
-        _save(results)
+        _section(results, "lsst_images", "(d) lsst.images files ...",
+                 lambda: lsst_images.run(lsst_images.prepare(log), log=log), lsst_images.available())
     if "serve" in wanted:
         from . import serve
 
-        log("(e) cutout serve under load ...")
-        began = time.perf_counter()
-        why_not = serve.available()
-        if why_not:
-            log(f"  skipped: {why_not}")
-        results["serve"] = {"skipped": why_not} if why_not else serve.run(log=log)
-        results["meta"]["sections"]["serve"] = time.perf_counter() - began
-        _save(results)
+        _section(results, "serve", "(e) cutout serve under load ...", lambda: serve.run(log=log), serve.available())
     shutil.rmtree(config.TMP, ignore_errors=True)
     results["notes"] = notes
     results["meta"]["elapsed"] = time.perf_counter() - start

@@ -98,7 +98,7 @@ def available() -> str | None:
         try:
             importlib.import_module(module)
         except Exception as err:  # ImportError, or anything its imports raise
-            return f"{type(err).__name__}: {err}"
+            return f"lsst.images is not usable ({type(err).__name__}: {err})"
     return None
 
 
@@ -296,7 +296,7 @@ def render(section: dict) -> list[str]:
         return []
     out = ["", "## (d) lsst.images files: box reads, IMAGE + MASK + VARIANCE", ""]
     if section.get("skipped"):
-        return out + [f"Skipped: lsst.images is not usable here ({section['skipped']})."]
+        return out + [f"Skipped: {section['skipped']}."]
     out += [f"Files written by lsst-images {section['version']} (`bench_output/data/lsst_images/`). "
             f"cutout_cli sources as of {section.get('cutout_source', '?')}. "
             f"Median ± half-IQR of {section['reps']} runs of the same box, each opening the file afresh, "

@@ -93,29 +93,30 @@ class Server:
                     continue
         return pids
 
-    def rss_mib(self) -> float | None:
-        """The resident memory of the server and its workers now (``VmRSS`` of ``/proc/PID/status``), MiB."""
+    def _summed(self, name: str, value) -> float | None:
+        """``value(text)`` of ``/proc/PID/<name>`` summed over the server and its workers (None: none read)."""
         total = None
         for pid in self._pids():
             try:
-                with open(f"/proc/{pid}/status") as handle:
-                    kib = next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
+                with open(f"/proc/{pid}/{name}") as handle:
+                    found = value(handle.read())
             except (OSError, StopIteration):
                 continue
-            total = (total or 0.0) + kib / 1024.0
+            total = (total or 0.0) + found
         return total
 
+    def rss_mib(self) -> float | None:
+        """The resident memory of the server and its workers now (``VmRSS`` of ``/proc/PID/status``), MiB."""
+        return self._summed("status", lambda text: next(int(line.split()[1]) for line in text.splitlines()
+                                                         if line.startswith("VmRSS:")) / 1024.0)
+
     def cpu_seconds(self) -> float | None:
-        """CPU time (user + system) the server and its workers have used so far."""
-        total = None
-        for pid in self._pids():
-            try:
-                with open(f"/proc/{pid}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+        """CPU time (user + system: fields 14 and 15 of ``/proc/PID/stat``) of the server and its workers so far."""
+        def ticks(text):
+            fields = text.rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        return self._summed("stat", ticks)
 
     def stop(self) -> int | None:
         """SIGTERM, then its exit code (None: it had to be killed after ``STOP_SECONDS``)."""

@@ -61,7 +61,7 @@ def test_centred_boxes_match_cli(sample_patch33, size):
 def test_sky_subset_xy0_and_pixels_match_cli(sample_patch33, tmp_path):
     cutout = sample_patch33.cutout(*TARGET_11, "60arcsec", band="r")
     out = tmp_path / "cli.fits"
-    record = cli_json(sample_patch33, "subset", "--ra", TARGET_11[0], "--dec", TARGET_11[1], "--size", "60arcsec",
+    (record,) = cli_json(sample_patch33, "subset", "--ra", TARGET_11[0], "--dec", TARGET_11[1], "--size", "60arcsec",
                       "--band", "r", "-o", out)
     assert cutout.xy0 == (record["begin_x"], record["begin_y"]) == (11169, 9020)
     assert cutout.bbox.width == 300 and cutout.unit == "nJy" and cutout.mask_planes["DETECTED"] == 5

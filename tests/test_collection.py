@@ -276,7 +276,7 @@ def test_subset_of_each_image_equals_astropy(folder, ids, name, tmp_path):
     root = folder["root"]
     ra, dec = home_point(root, name)
     out = tmp_path / "cut.fits"
-    record = cli_json(root, "subset", "--ra", ra, "--dec", dec, "--size", 21, "--band", "any", "-o", out)
+    (record,) = cli_json(root, "subset", "--ra", ra, "--dec", dec, "--size", 21, "--band", "any", "-o", out)
     x, y = truth_pixel(root, name, ra, dec)
     box = Box.centered(x, y, 21, 21)
     assert (record["tract"], record["patch"], record["begin_x"], record["begin_y"]) == (ids[name], 0, box.begin_x,
@@ -292,7 +292,7 @@ def test_subset_in_a_band_takes_that_band_s_image(folder, ids, tmp_path):
     ra, dec = 150.02, 2.005
     for band, name in (("r", "a_tan.fits"), ("g", "b_rot.fits")):
         out = tmp_path / f"{band}.fits"
-        record = cli_json(root, "subset", "--ra", ra, "--dec", dec, "--size", "16arcsec", "--band", band, "-o", out)
+        (record,) = cli_json(root, "subset", "--ra", ra, "--dec", dec, "--size", "16arcsec", "--band", band, "-o", out)
         n = 16 if band == "r" else 13  # round(16 / 1.2)
         box = Box.centered(*truth_pixel(root, name, ra, dec), n, n)
         assert (record["tract"], record["band"], record["width"]) == (ids[name], band, n)
@@ -313,7 +313,7 @@ def test_subset_box_of_an_image_and_a_box_past_its_edge(folder, ids, tmp_path):
              "-o", out)
     assert_cut_matches(out, root, "c_sin.fits", Box(10, 250, 30, 40))
     edge = tmp_path / "edge.fits"
-    record = cli_json(root, "subset", "--tract", ids["sub/e_small.fits"], "--box", "50,70,20,20", "--band", "any",
+    (record,) = cli_json(root, "subset", "--tract", ids["sub/e_small.fits"], "--box", "50,70,20,20", "--band", "any",
                       "-o", edge)
     assert record["complete"] is False
     data = truth_wcs(root, "sub/e_small.fits")[1]
@@ -332,7 +332,7 @@ def test_a_box_off_the_home_image_comes_from_an_image_holding_it(folder, ids, tm
     box = Box.centered(ax, ay, 21, 21)
     assert Box(0, 0, 300, 200).contains_box(box)
     out = tmp_path / "moved.fits"
-    record = cli_json(root, "subset", "--ra", ra, "--dec", dec, "--size", 21, "--band", "any", "-o", out)
+    (record,) = cli_json(root, "subset", "--ra", ra, "--dec", dec, "--size", 21, "--band", "any", "-o", out)
     assert (record["tract"], record["complete"]) == (ids["a_tan.fits"], True)
     assert_cut_matches(out, root, "a_tan.fits", box)
 
@@ -340,7 +340,7 @@ def test_a_box_off_the_home_image_comes_from_an_image_holding_it(folder, ids, tm
 def test_region_subset_and_several_bands(folder, ids, tmp_path):
     root = folder["root"]
     out = tmp_path / "circle.fits"
-    record = cli_json(root, "subset", "--pos", "CIRCLE 150.02 2.005 0.002", "--band", "r", "-o", out)
+    (record,) = cli_json(root, "subset", "--pos", "CIRCLE 150.02 2.005 0.002", "--band", "r", "-o", out)
     x, y = truth_pixel(root, "a_tan.fits", 150.02, 2.005)
     assert record["tract"] == ids["a_tan.fits"] and abs(record["begin_x"] + (record["width"] - 1) / 2 - x) <= 1
     records = cli_json(root, "subset", "--ra", 150.02, "--dec", 2.005, "--size", 9, "--band", "r,g",
@@ -370,7 +370,7 @@ def test_sip_distortion_is_used_for_sky_to_pixel(folder, ids, tmp_path):
         assert tuple(float(v) for v in image.sky_to_pixel(ra, dec)) == pytest.approx((x, y), abs=1e-6)
     box = Box.centered(x, y, 25, 25)
     out = tmp_path / "sip.fits"
-    record = cli_json(root, "subset", "--ra", ra, "--dec", dec, "--size", 25, "--band", "any", "--tract", ids[name],
+    (record,) = cli_json(root, "subset", "--ra", ra, "--dec", dec, "--size", 25, "--band", "any", "--tract", ids[name],
                       "--patch", 0, "-o", out)
     assert (record["begin_x"], record["begin_y"]) == (box.begin_x, box.begin_y)
     assert_cut_matches(out, root, name, box)
@@ -387,7 +387,7 @@ def test_afw_coadd_in_a_folder_keeps_its_parent_pixels(folder, ids, tmp_path):
     assert [(r["tract"], r["home"]) for r in records] == [(ids["afw/coadd.fits"], True)]
     assert Box(records[0]["begin_x"], records[0]["begin_y"], records[0]["width"], records[0]["height"]) == patch.outer
     out = tmp_path / "afw.fits"
-    record = cli_json(root, "subset", "--ra", TARGET_11[0], "--dec", TARGET_11[1], "--size", 21, "--band", "any",
+    (record,) = cli_json(root, "subset", "--ra", TARGET_11[0], "--dec", TARGET_11[1], "--size", 21, "--band", "any",
                       "-o", out)
     box = Box.centered(*(float(v) for v in tract.sky_to_pixel(*TARGET_11)), 21, 21)
     assert (record["begin_x"], record["begin_y"]) == (box.begin_x, box.begin_y)

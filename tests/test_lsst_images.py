@@ -475,8 +475,7 @@ def test_sky_box_choice_is_lsst_images_own(li_files, li_out, kind):
     result, out = sky_cut(li_files, li_out, kind)
     check_ok(result)
     expected, (cx, cy) = target_box(li_files, kind)
-    record = json.loads(result.stdout)
-    record = record[0] if isinstance(record, list) else record
+    (record,) = json.loads(result.stdout)  # subset prints a list, one record per cutout
     assert (record["begin_x"], record["begin_y"], record["width"], record["height"]) == expected
     with fits.open(out) as hdul:
         assert out_box(hdul) == expected

@@ -22,6 +22,7 @@ from ..sky.box import DEFAULT_MAX_PIXELS
 from ..sky.parse import Size, parse_size
 from ..storage.remote import REMOTE_READ_MODES
 from ..writers.lsst_images import OUTPUT_FORMATS
+from ..writers.outputs import is_stdout, picture_format
 from ..writers.png import STRETCHES
 from .plan import DEFAULT_CHUNK
 
@@ -129,6 +130,11 @@ class Publishing:
 
     def __post_init__(self):
         _positive("grid_max", self.grid_max)
+        if self.grid:
+            picture_format(self.grid)  # a grid.tif is refused before any work
+            if is_stdout(self.grid):
+                raise InputError("a batch's grid is a file, not standard output", "give {} a file name",
+                                 options=[("grid", "grid.png")])
 
     @property
     def grid_rows(self) -> int:

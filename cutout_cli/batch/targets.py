@@ -139,9 +139,10 @@ class TargetTable:
 
     def add(self, cells, *, default_size: Size | None, default_band: str | None) -> None:
         """Append a target from its ``(id, ra, dec, size, band)`` texts: one row per band when the band is
-        a list (``g,r,i``)."""
+        a list (``g,r,i``; a band given twice counts once)."""
         id_text, ra_text, dec_text, size_text, band_text = cells
-        bands = [b.strip() for b in (band_text or default_band or "").split(",") if b.strip()] or [""]
+        named = (b.strip() for b in (band_text or default_band or "").split(","))
+        bands = list(dict.fromkeys(b for b in named if b)) or [""]
         for band in bands:
             self._add_row(id_text, ra_text, dec_text, size_text or default_size, band)
         self.num_targets += 1

@@ -31,6 +31,7 @@ Examples:
   cutout subset --ra 53.318792 --dec -27.844306 --size 60arcsec --band r -o agn11.fits --png agn11.png
   cutout batch sample_repo/targets.csv --size 50 --band r --out cutouts --png --grid grid.png
 
+The options below may also follow the command name (cutout subset ... -q).
 --repo defaults to $CUTOUT_REPO, then to the bundled sample repository; it may be a
 URL: s3://bucket/prefix (AWS credentials from the environment, --anon for public
 buckets, --endpoint-url for S3-compatible stores) or http(s)://host/path.
@@ -43,8 +44,16 @@ stopped by SIGINT, SIGTERM or SIGHUP exits 130, 143 or 129.
 COMMANDS = ("query", "bbox", "subset", "batch", "index", "serve")
 
 
+#: Commands that open no repository: they take only the output options (-v, -q) after their name.
+NO_REPOSITORY = {"index"}
+#: Global option -> the :class:`CliState` field it sets (``verbose`` counts: occurrences add up).
+GLOBAL_FIELDS = {"repo": "repo_root", "collections": "collections", "anon": "anon", "endpoint_url": "endpoint_url",
+                 "verbose": "verbosity", "quiet": "quiet"}
+
+
 class LazyGroup(click.Group):
-    """Imports a command's module only when that command is run or listed."""
+    """Imports a command's module only when that command is run or listed, and gives each command the
+    global options, so that ``cutout subset ... -q --repo R`` means ``cutout -q --repo R subset ...``."""
 
     def list_commands(self, ctx):
         return list(COMMANDS)
@@ -52,7 +61,26 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
-        return importlib.import_module(f"cutout_cli.cli.commands.{name}").command
+        command = importlib.import_module(f"cutout_cli.cli.commands.{name}").command
+        if not getattr(command, "takes_global_options", False):
+            wanted = {"verbose", "quiet"} if name in NO_REPOSITORY else set(GLOBAL_FIELDS)
+            command.params += [_after_command(option) for option in self.params if option.name in wanted]
+            command.takes_global_options = True
+        return command
+
+
+def _after_command(option: click.Option) -> click.Option:
+    """A copy of a group option for a command's own options; given there, it sets the same state."""
+    return click.Option(option.opts + option.secondary_opts, metavar=option.metavar, is_flag=option.is_flag,
+                        count=option.count, help=option.help, expose_value=False, callback=_set_global)
+
+
+def _set_global(ctx, param, value):
+    if value is None or value is False or value == 0:  # not given after the command: what the group set stands
+        return
+    state = ctx.find_object(CliState)
+    field = GLOBAL_FIELDS[param.name]
+    setattr(state, field, getattr(state, field) + value if field == "verbosity" else value)
 
 
 @click.group(cls=LazyGroup, help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -89,6 +117,8 @@ def main(argv=None) -> int:
     except click.exceptions.Exit as stop:
         return stop.exit_code
     except click.ClickException as err:
+        if isinstance(err, click.NoSuchOption):
+            _explain_no_such_option(err, sys.argv[1:] if argv is None else list(argv))
         err.show()
         return err.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
@@ -108,6 +138,21 @@ def main(argv=None) -> int:
             raise
         click.echo(f"cutout: {err}", err=True)
         return err.exit_code
+
+
+def _explain_no_such_option(err: click.NoSuchOption, argv: list[str]) -> None:
+    """Say what happened where click's message would mislead: a global option a command has no use for, or
+    ``--pos 53.3 -27.8`` unquoted (click reads -27.8 as options -2, -7...: say how to quote)."""
+    command = err.ctx.command.name if err.ctx is not None else None
+    if command in NO_REPOSITORY and any(err.option_name in option.opts for option in cli.params):
+        err.message = f"{err.option_name} does not apply to cutout {command} (it reads no repository)"
+        return
+    at = next((i for i, w in enumerate(argv) if w.startswith(err.option_name) and w[1:2].isdigit()), None)
+    if at is not None:
+        word, before = argv[at], argv[at - 1] if at else "RA"
+        ra = before if before.replace(".", "", 1).replace(":", "").isdigit() else "RA"
+        err.message = (f"{word} was read as an option: quote a position with a negative Dec as one word, "
+                       f'--pos "{ra} {word}", or give --ra {ra} --dec {word}')
 
 
 def _internal_error(err: Exception, verbosity: int) -> int:

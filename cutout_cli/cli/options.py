@@ -34,10 +34,11 @@ def parse_planes(text: str) -> tuple[str, ...]:
 
 
 def parse_bands(text: str | None) -> list[str | None]:
-    """``g,r,i`` -> ``["g", "r", "i"]``; no band: ``[None]`` (one cutout, of a FITS file)."""
+    """``g,r,i`` -> ``["g", "r", "i"]``; no band: ``[None]`` (one cutout, of a FITS file).  A band given
+    twice counts once, in the order first given (``r,z,r`` -> ``["r", "z"]``)."""
     if text is None:
         return [None]
-    bands = [b.strip() for b in text.split(",") if b.strip()]
+    bands = list(dict.fromkeys(b.strip() for b in text.split(",") if b.strip()))
     if not bands:
         raise InputError(f"cannot read bands {text!r}", "give --band r, or --band g,r,i for several")
     return bands

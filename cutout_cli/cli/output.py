@@ -2,8 +2,8 @@
 
 Records (lists of dicts) print as a table, JSON or CSV.  JSON field names are
 a stable contract (docs/conventions.md, section 6): records are printed with the keys they have,
-in order.  Tables are plain aligned text so they survive pipes, ``less`` and
-log files.  A library error names its parameters (``overwrite=True``);
+in order; booleans are ``true``/``false`` in all three.  Tables are plain aligned text so they
+survive pipes, ``less`` and log files, and fit the terminal's width (wrapped, never cut).  A library error names its parameters (``overwrite=True``);
 :func:`flag_spelling` writes them as the flags that set them (``--overwrite``).
 """
 
@@ -14,6 +14,7 @@ import io
 import json
 import math
 import shlex
+import shutil
 import sys
 
 import click
@@ -42,16 +43,6 @@ def error_text(err) -> str:
     return f"cutout: error: {err.describe(flag_spelling)}"
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.6f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
-    return str(value)
-
-
 def _json_value(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -60,8 +51,26 @@ def _json_value(value):
     return value
 
 
-def render(records: list[dict], fmt: str = "table", single: bool = False) -> str:
-    """Text for ``records``; ``single`` prints one JSON object instead of a list."""
+def _text(value) -> str:
+    """A value as CSV and tables show it: booleans as JSON spells them, no value empty."""
+    value = _json_value(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return _text(value)
+
+
+def render(records: list[dict], fmt: str = "table", single: bool = False, width: int | None = None) -> str:
+    """Text for ``records``; ``single`` prints one JSON object instead of a list (for commands whose
+    output is one record by nature).  Tables fit in ``width`` columns (default: the terminal's, 80 when
+    not a terminal): see :func:`_table`."""
     if fmt == "json":
         data = [{k: _json_value(v) for k, v in r.items()} for r in records]
         return json.dumps(data[0] if single and len(data) == 1 else data, indent=2)
@@ -71,17 +80,37 @@ def render(records: list[dict], fmt: str = "table", single: bool = False) -> str
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for r in records:
-            writer.writerow({k: _json_value(v) for k, v in r.items()})
+            writer.writerow({k: _text(v) for k, v in r.items()})
         return buffer.getvalue().rstrip("\n")
     if fmt == "table":
         if not records:
             return ""
         rows = [[_cell(r.get(c)) for c in columns] for r in records]
-        widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
-        return "\n".join(lines)
+        return _table(columns, rows, width or shutil.get_terminal_size((80, 24)).columns)
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def _table(columns: list[str], rows: list[list[str]], width: int) -> str:
+    """Aligned columns in ``width`` characters: one table when it fits; else one record as ``name value``
+    lines, or several as blocks of the columns that fit, each block led by the first column (as pandas
+    wraps a wide frame)."""
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
+    if sum(widths) + 2 * (len(widths) - 1) > width and len(rows) == 1:
+        name_width = max(map(len, columns))
+        return "\n".join(f"{c.ljust(name_width)}  {v}".rstrip() for c, v in zip(columns, rows[0]))
+    blocks, block, used = [], [0], widths[0]
+    for i in range(1, len(columns)):
+        if used + 2 + widths[i] > width and len(block) > 1:
+            blocks.append(block)
+            block, used = [0], widths[0]
+        block.append(i)
+        used += 2 + widths[i]
+    blocks.append(block)
+
+    def line(cells, picked):
+        return "  ".join(cells[i].ljust(widths[i]) for i in picked).rstrip()
+
+    return "\n\n".join("\n".join([line(columns, b)] + [line(row, b) for row in rows]) for b in blocks)
 
 
 def echo_records(records: list[dict], fmt: str, single: bool = False) -> None:

@@ -74,26 +74,44 @@ class Cutout:
 
     @cached_property
     def wcs(self):
-        """astropy celestial WCS of the cutout array (pixel ``origin=0`` is the first array pixel)."""
+        """astropy celestial WCS of the cutout array (pixel ``origin=0`` is the first array pixel), with
+        ``pixel_shape`` (width, height) set, so that ``calc_footprint()`` and ``footprint_contains()`` work."""
         from astropy.wcs import WCS
 
         first = next(iter(self.headers.values()))
-        return WCS(first.to_astropy(), naxis=2).celestial
+        wcs = WCS(first.to_astropy(), naxis=2).celestial
+        wcs.pixel_shape = (self.bbox.width, self.bbox.height)
+        return wcs
 
-    def writeto(self, path, overwrite: bool = False, *, format: str = "afw", remote=None) -> None:
+    def writeto(self, path, overwrite: bool = False, *, format: str = "afw", remote=None,
+                compress: str | None = None) -> str:
         """Write the cutout as a FITS file, atomically: ``format="afw"`` (default) in afw's layout
         (primary + planes), ``"lsst-images"`` as an lsst.images file of the source's type, with the
         optional lsst-images package (:mod:`cutout_cli.writers.lsst_images`; ``remote``: the
-        :class:`~cutout_cli.storage.remote.RemoteOptions` reaching a remote source)."""
+        :class:`~cutout_cli.storage.remote.RemoteOptions` reaching a remote source).
+
+        An afw-layout file is written as its name says (:mod:`cutout_cli.writers.outputs`):
+        ``.fits`` plain, ``.fits.fz`` tile-compressed (lossless), ``.fits.gz`` one gzip stream, ``-``
+        to standard output; ``compress`` (``"none"``, ``"gzip"``, ``"rice"``) overrides the name's
+        compression where the name allows it.  Returns what was written: ``none``, ``gzip`` or the
+        planes' tile codecs (``IMAGE GZIP_2, MASK RICE_1, ...``).
+        """
+        from ..writers.outputs import fits_output
+
+        output = fits_output(path, compress)
         if format == "lsst-images":
             from ..writers.lsst_images import write_lsst_images
 
-            return write_lsst_images(path, self, remote=remote, overwrite=overwrite)
+            if output.container != "plain" or output.stdout or output.scheme != "none":
+                raise InputError(f"lsst.images files are written plain, to a file: cannot write {path}",
+                                 "name it .fits, without {}", options=[("compress", None)])
+            write_lsst_images(path, self, remote=remote, overwrite=overwrite)
+            return "none"
         if format != "afw":
             raise InputError(f"unknown output format {format!r}", "use afw or lsst-images")
-        from ..writers.fits import write_exposure
+        from ..writers.fits import write_fits
 
-        write_exposure(path, self.primary_header, self.hdus(), overwrite=overwrite)
+        return write_fits(path, self.primary_header, self.hdus(), overwrite=overwrite, compress=compress)
 
     def fits_bytes(self) -> bytes:
         """The FITS file :meth:`writeto` writes (afw layout), as bytes."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import InputError
 from ..fits.coadd import PLANES, CoaddFile, open_image_file
 from ..sky.box import Box, sky_box
-from ..sky.parse import Size, parse_size
+from ..sky.parse import is_sky_coord, parse_size, sky_position
 from ..sky.regions import enclosing_box, mask_outside as mask, parse_region
 from .cutout import Cutout
 from .extract import extract
@@ -111,10 +111,11 @@ class ImageHandle:
             raise InputError(f"unknown origin {origin!r}", "use parent or local")
         return extract(image, box, options, provenance={**self.provenance, **(provenance or {})})
 
-    def cutout(self, ra: float, dec: float, size, *, options: ReadOptions | None = None, frame=None,
+    def cutout(self, ra, dec=None, size=None, *, options: ReadOptions | None = None, frame=None,
                provenance: dict | None = None, planes=None, mode: str | None = None,
                max_pixels: int | None = None) -> Cutout:
-        """Cutout of ``size`` centred on (ra, dec) in degrees.
+        """Cutout of ``size`` centred on (ra, dec) in degrees (or as
+        :func:`~cutout_cli.sky.parse.sky_position` takes them; a SkyCoord alone: ``cutout(coord, size)``).
 
         ``size`` is a :class:`~cutout_cli.sky.parse.Size` or text (``"60arcsec"``);
         angular sizes become pixels with ``round()`` at the pixel scale of
@@ -123,7 +124,12 @@ class ImageHandle:
         float PARENT pixel position of (ra, dec) is kept in
         ``cutout.provenance["center_x"/"center_y"]``.
         """
-        size = size if isinstance(size, Size) else parse_size(size)
+        if is_sky_coord(ra) and size is None:
+            dec, size = None, dec
+        ra, dec = sky_position(ra, dec)
+        if size is None:
+            raise InputError("give a size", 'e.g. handle.cutout(53.1, -28.1, "60arcsec")')
+        size = parse_size(size)
         box, center_x, center_y = sky_box(frame or self.file, ra, dec, size)
         request = {"ra": ra, "dec": dec, "size": str(size), "center_x": center_x, "center_y": center_y,
                    **(provenance or {})}

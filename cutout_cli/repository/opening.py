@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import InputError
+from ..errors import DataError, InputError
 from ..storage.base import is_remote
 from ..storage.opening import open_storage
 from ..storage.remote import RemoteOptions
@@ -45,6 +45,9 @@ def open_repository(root=None, *, collections=None, anon: bool | None = None,
     if kind is not None:
         return ButlerRepository(text, collections=collections, anon=anon, endpoint_url=endpoint_url, kind=kind)
     _refuse_collections(collections, root)
+    if not is_remote(text) and os.path.isfile(text):
+        raise DataError(f"{text} is a file, not a repository",
+                        f"a repository is a folder holding repo.json; to cut this file: cutout subset {text} ...")
     return Repository(root, anon=anon, endpoint_url=endpoint_url)
 
 

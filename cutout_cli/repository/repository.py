@@ -22,7 +22,7 @@ from ..cutouts.handle import ImageHandle
 from ..cutouts.options import ReadOptions, read_options
 from ..errors import InputError, NotFoundError
 from ..sky.box import Box, sky_box
-from ..sky.parse import Point, Size, parse_pos, parse_size
+from ..sky.parse import Point, is_sky_coord, parse_pos, parse_size, sky_position
 from ..sky.regions import bounding_circle, enclosing_box, mask_outside as mask, parse_region
 from ..sky.skymap import SkyMap
 from ..sky.tract import Patch
@@ -158,12 +158,13 @@ class Repository:
         return ref.provenance(self.skymap.name)
 
     # -- spatial queries --------------------------------------------------------------
-    def home(self, ra: float, dec: float, band: str | None = None) -> Patch:
-        """findTract + findPatch: the one home patch of a position."""
-        return self.registry.skymap_for(band).find_home(ra, dec)[1]
+    def home(self, ra, dec=None, band: str | None = None) -> Patch:
+        """findTract + findPatch: the one home patch of a position (as :func:`~cutout_cli.sky.parse.sky_position`
+        takes it: degrees, text, Angles, or a SkyCoord alone)."""
+        return self.registry.skymap_for(band).find_home(*sky_position(ra, dec))[1]
 
-    def query(self, dataset_type: str | None = None, band: str | None = None, ra: float | None = None,
-              dec: float | None = None, radius: float = 0.0, *, pos: str | None = None) -> list[DatasetRef]:
+    def query(self, dataset_type: str | None = None, band=None, ra=None, dec=None, radius: float = 0.0, *,
+              pos: str | None = None) -> list[DatasetRef]:
         """Datasets whose patch outer region overlaps a point or a region.
 
         The equivalent of ``butler.query_datasets(dataset_type, where="band.name = B
@@ -173,10 +174,11 @@ class Repository:
         ----------
         dataset_type : str, optional
             Default ``deep_coadd``.
-        band : str, optional
-            Default: every band present.
+        band : str or list of str, optional
+            A band, or several (``["r", "z"]``); default: every band present.
         ra, dec : float
-            Position in degrees (or give ``pos``).
+            Position in degrees, or as :func:`~cutout_cli.sky.parse.sky_position` takes it
+            (sexagesimal text, Angles, a SkyCoord as ``ra`` alone); or give ``pos``.
         radius : float
             Circle radius in degrees (0: a point).
         pos : str, optional
@@ -190,6 +192,9 @@ class Repository:
             position (of a region's centre) has ``home=True``.  Points are
             tested exactly in tract pixels (TAN); regions with lsst-sphgeom.
         """
+        if band is not None and not isinstance(band, str):
+            refs = [ref for b in dict.fromkeys(band) for ref in self.query(dataset_type, b, ra, dec, radius, pos=pos)]
+            return sorted(refs, key=lambda ref: (ref.tract, ref.patch))  # stable: bands in the order given
         dataset_type = self.registry.dataset_type(dataset_type)
         skymap = self.registry.skymap_for(band)
         ra, dec, region = _query_shape(ra, dec, radius, pos)
@@ -230,10 +235,13 @@ class Repository:
         with self.deferred(ref) as handle:
             return handle.get(bbox, origin=origin, options=options, provenance=provenance)
 
-    def cutout(self, ra: float, dec: float, size, band: str, *, dataset_type: str | None = None,
+    def cutout(self, ra, dec=None, size=None, band: str | None = None, *, dataset_type: str | None = None,
                tract: int | None = None, patch=None, options: ReadOptions | None = None, planes=None,
                mode: str | None = None, max_pixels: int | None = None, provenance: dict | None = None):
         """Cutout of ``size`` centred on (ra, dec) (degrees) in ``band``.
+
+        ``ra`` and ``dec`` are as :func:`~cutout_cli.sky.parse.sky_position` takes them (degrees,
+        sexagesimal text, Angles); a SkyCoord comes alone: ``repo.cutout(coord, "60arcsec", "r")``.
 
         The coadd is the position's home patch (findTract + findPatch).  A box
         that does not fit in the home patch is assembled from its neighbours
@@ -246,7 +254,12 @@ class Repository:
         ``"301"`` (pixels); angles become pixels with ``round()`` at the
         tract's pixel scale.  The box is in PARENT pixels of the tract.
         """
-        size = size if isinstance(size, Size) else parse_size(size)
+        if is_sky_coord(ra) and dec is not None:  # (coord, size, band) given by position
+            dec, size, band = None, dec, band if band is not None else size
+        ra, dec = sky_position(ra, dec)
+        if size is None or band is None:
+            raise InputError("give a size and a band", 'e.g. repo.cutout(53.1, -28.1, "60arcsec", "r")')
+        size = parse_size(size)
         options = read_options(options, planes=planes, mode=mode, max_pixels=max_pixels)
         if (tract is None) != (patch is None):
             raise InputError("give both tract and patch, or neither")
@@ -331,8 +344,10 @@ def _query_shape(ra, dec, radius: float, pos) -> tuple[float, float, object]:
             ra, dec = parsed.ra, parsed.dec
         else:
             region = parsed
-    elif radius > 0:
-        region = parse_region(f"CIRCLE {ra!r} {dec!r} {radius!r}")
+    elif ra is not None or dec is not None:
+        ra, dec = sky_position(ra, dec)
+        if radius > 0:
+            region = parse_region(f"CIRCLE {ra!r} {dec!r} {radius!r}")
     if region is not None:
         ra, dec, _ = bounding_circle(region)
         return ra, dec, region

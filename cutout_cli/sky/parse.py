@@ -12,6 +12,10 @@ for it).  Angles are returned in degrees.
 * Sizes: ``300``/``300px`` (pixels), ``60arcsec``/``60"``, ``1arcmin``/``1'``,
   ``0.01deg``, or ``W,H`` with a unit on each part.  Angular sizes become pixel
   counts with ``round()`` (never ``int()``; docs/conventions.md, section 1).
+* From Python also: astropy ``Quantity`` / ``Angle`` values (angles; sizes also
+  in ``u.pix``), ``(w, h)`` pairs of any of these for sizes, and ``SkyCoord``
+  positions (:func:`sky_position`, converted to ICRS).  They are recognised by
+  their attributes, so astropy is imported only by whoever made them.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from ..errors import InputError
 
 __all__ = ["Size", "Extent", "Point", "parse_ra", "parse_dec", "parse_size", "parse_int_box", "parse_position",
-           "parse_pos"]
+           "parse_pos", "is_sky_coord", "sky_position"]
 
 _SEXAGESIMAL_SPLIT = re.compile(r"[:hdms\s'\"°]+")
 _ANGLE_UNITS_ARCSEC = {"arcsec": 1.0, '"': 1.0, "asec": 1.0, "arcmin": 60.0, "'": 60.0, "amin": 60.0, "deg": 3600.0, "d": 3600.0}
@@ -60,6 +64,8 @@ def _parse_angle(text: str | float, what: str, example: str, sexagesimal_unit: f
     With ``hours_below`` (RA: 24), sexagesimal text not marked as degrees is hours and must lie
     in ``[0, hours_below)``.
     """
+    if _is_quantity(text):
+        text = _quantity_value(text, "deg", what, f"give {what} as an angle (u.deg, Angle)")
     if isinstance(text, (int, float)):
         return _finite(float(text), what, str(text))
     s = str(text).strip()
@@ -162,8 +168,24 @@ def _parse_extent(text: str) -> Extent:
     return Extent(value * _ANGLE_UNITS_ARCSEC[unit], "arcsec")
 
 
-def parse_size(text: str | int | float) -> Size:
-    """Parse ``300``, ``60arcsec``, ``1arcmin``, ``0.01deg``, ``W,H`` into a :class:`Size`."""
+def parse_size(text) -> Size:
+    """Parse ``300``, ``60arcsec``, ``1arcmin``, ``0.01deg``, ``W,H`` into a :class:`Size`.
+
+    A :class:`Size` is returned as is; a ``(w, h)`` pair takes any size of one
+    side each (``(300, "20arcsec")``); a Quantity is an angle or pixels
+    (``60 * u.arcsec``, ``300 * u.pix``), a two-element one ``(w, h)``.
+    """
+    if isinstance(text, Size):
+        return text
+    if _is_quantity(text) and getattr(text, "shape", ()) == ():
+        extent = _quantity_extent(text)
+        return Size(extent, extent)
+    if isinstance(text, (tuple, list)) or _is_quantity(text):
+        sides = list(text)
+        if len(sides) != 2:
+            raise InputError(f"cannot read size {text!r}", "give one size, or a (width, height) pair")
+        width, height = (_quantity_extent(v) if _is_quantity(v) else _parse_extent(str(v)) for v in sides)
+        return Size(width, height)
     s = str(text).strip()
     parts = s.split(",")
     if len(parts) == 1:
@@ -215,3 +237,43 @@ def parse_pos(text: str):
         return parse_region(text)
     ra, dec = parse_position(text)
     return Point(ra, dec)
+
+
+# -- astropy values from Python callers --------------------------------------------
+def _is_quantity(value) -> bool:
+    return hasattr(value, "unit") and hasattr(value, "to_value")
+
+
+def _quantity_value(value, unit: str, what: str, hint: str) -> float:
+    try:
+        return float(value.to_value(unit))
+    except Exception:  # astropy's UnitConversionError, or an array where one value belongs
+        raise InputError(f"cannot read {what} {value!r}", hint) from None
+
+
+def _quantity_extent(value) -> Extent:
+    """One side of a size from a Quantity in pixels or an angle unit."""
+    if str(value.unit) in ("pix", "pixel"):
+        return _parse_extent(f"{float(value.value)!r}px")
+    arcsec = _quantity_value(value, "arcsec", "size", "give the size in pixels (u.pix) or as an angle (u.arcsec)")
+    return _parse_extent(f"{arcsec!r}arcsec")
+
+
+def is_sky_coord(value) -> bool:
+    """A SkyCoord (or an astropy coordinate frame with data)."""
+    return hasattr(value, "transform_to") and hasattr(value, "frame")
+
+
+def sky_position(ra, dec=None) -> tuple[float, float]:
+    """``(ra, dec)`` in degrees from numbers (degrees), text (as :func:`parse_ra` and :func:`parse_dec`),
+    Quantities or Angles, or a scalar ``SkyCoord`` given as ``ra`` with ``dec`` None (taken in ICRS)."""
+    if is_sky_coord(ra):
+        if dec is not None:
+            raise InputError("give a SkyCoord alone, without dec")
+        if not getattr(ra, "isscalar", True):
+            raise InputError("give one position, not a SkyCoord array", "loop over it, or use batch()")
+        icrs = ra.transform_to("icrs")
+        return parse_ra(float(icrs.ra.deg)), parse_dec(float(icrs.dec.deg))
+    if ra is None or dec is None:
+        raise InputError("give ra and dec (degrees), or a SkyCoord")
+    return parse_ra(ra), parse_dec(dec)

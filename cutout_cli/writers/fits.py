@@ -4,15 +4,22 @@ The same writer serves cutouts and the sample repository generator, so every
 file the tool makes has one layout (docs/conventions.md, section 3).  Uncompressed
 files (cutouts) are serialised directly: header cards formatted by astropy's
 ``Card`` (cached) and big-endian pixel bytes (:func:`~.atomic.write_atomically`).  Tile
-compression goes through fitsio (cfitsio).
+compression of the sample coadds goes through fitsio (cfitsio); cutouts are written by
+:func:`write_fits`, in the format their name asks for (:mod:`.outputs`), tile-compressed by
+astropy, which keeps float pixels bit for bit (cfitsio's lossless mode turns infinities and NaN
+payloads into one NaN).
 """
 
 from __future__ import annotations
+
+import io
+import zlib
 
 import numpy as np
 
 from ..fits.header import Header, pad
 from .atomic import atomic_path, write_atomically
+from .outputs import TILE, FitsOutput, fits_output, write_stdout
 
 _BITPIX = {"f4": -32, "f8": -64, "i2": 16, "i4": 32, "i8": 64, "u1": 8}
 
@@ -118,3 +125,50 @@ def _write_with_fitsio(tmp, primary: Header, headers, compress: dict) -> None:
         fits.write(None, header=primary.records())
         for name, array, header in headers:
             fits.write(array, header=header.records(), extname=name, **compress.get(name, {}))
+
+
+def write_fits(path, primary_header, planes, *, overwrite: bool = False, compress: str | None = None) -> str:
+    """Write an afw-layout file (as :func:`write_exposure`) in the format ``path`` asks for
+    (:func:`~.outputs.fits_output`: plain, tile-compressed ``.fits.fz``, gzipped ``.fits.gz``, ``-``
+    for standard output), atomically; ``compress`` (``none``, ``gzip``, ``rice``) overrides the
+    name's compression where the name allows it.  Returns what was written
+    (:meth:`~.outputs.FitsOutput.describe`)."""
+    output = fits_output(path, compress)
+    chunks = fits_chunks(primary_header, planes, output)
+    if output.stdout:
+        write_stdout(chunks)
+    else:
+        write_atomically(path, chunks, overwrite)
+    return output.describe(planes)
+
+
+def fits_chunks(primary_header, planes, output: FitsOutput):
+    """The bytes of the file :func:`write_fits` writes for ``output``, as an iterable of chunks."""
+    if output.container == "tile":
+        return [_tile_compressed(primary_header, planes, output.scheme)]
+    chunks = exposure_bytes(primary_header, planes)
+    return _gzip_stream(chunks) if output.container == "gzip" else chunks
+
+
+def _gzip_stream(chunks):
+    """``chunks`` as one gzip member (no name, time 0: the same pixels give the same bytes)."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        yield packer.compress(chunk)
+    yield packer.flush()
+
+
+def _tile_compressed(primary_header, planes, scheme: str) -> bytes:
+    """The afw-layout file with each plane tile-compressed, lossless (:mod:`.outputs`), as bytes."""
+    from astropy.io import fits
+
+    hdus = [fits.PrimaryHDU(header=_as_header(primary_header).to_astropy())]
+    for name, array, header in planes:
+        tiles = (min(TILE, array.shape[0]), min(TILE, array.shape[1]))
+        # quantize_level 0: no quantization, the float bits are stored as they are
+        hdus.append(fits.CompImageHDU(np.ascontiguousarray(array), header=plane_header(name, header).to_astropy(),
+                                      name=name, compression_type=FitsOutput.codec(array, scheme),
+                                      quantize_level=0.0, tile_shape=tiles))
+    buffer = io.BytesIO()
+    fits.HDUList(hdus).writeto(buffer)
+    return buffer.getvalue()

@@ -277,8 +277,16 @@ def png_data(picture: Image.Image) -> bytes:
 
 
 def save_picture(path: str | os.PathLike[str], picture: Image.Image, *, overwrite: bool = False) -> Path:
-    """Save the PIL image ``picture`` as PNG (:func:`png_data`) at ``path`` with
+    """Save the PIL image ``picture`` at ``path`` in the format its name asks for
+    (:func:`~.picture_file.picture_bytes`: PNG, JPEG; ``-`` writes it to standard output) with
     :func:`~.atomic.write_atomically` (the name appears only once the file is complete; an existing
     ``path`` is refused without ``overwrite``)."""
-    write_atomically(path, [png_data(picture)], overwrite)
+    from .outputs import is_stdout, write_stdout
+    from .picture_file import picture_bytes
+
+    data = picture_bytes(path, picture, png_data)
+    if is_stdout(path):
+        write_stdout([data])
+    else:
+        write_atomically(path, [data], overwrite)
     return Path(path)

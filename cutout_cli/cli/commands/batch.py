@@ -22,7 +22,7 @@ from ..state import pass_state
 @click.option("--output-format", "output_format", type=click.Choice(OUTPUT_FORMATS), default="afw", show_default=True,
               help="FITS layout: afw's, or lsst-images (the source's lsst.images type; needs lsst-images).")
 @click.option("--png", is_flag=True, help="Also write a PNG beside each FITS cutout.")
-@click.option("--grid", type=click.Path(dir_okay=False), help="Write a labelled contact sheet of the cutouts (PNG).")
+@click.option("--grid", type=click.Path(dir_okay=False), help="Write a labelled contact sheet of the cutouts (.png, or .jpg for JPEG).")
 @click.option("--rgb", is_flag=True, help="With --band g,r,i (two or three, bluest first): <id>_rgb.png colour pictures.")
 @click.option("--grid-max", type=click.IntRange(1), default=100, show_default=True, help="At most this many panels in the grid.")
 @planes_option

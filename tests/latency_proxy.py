@@ -14,7 +14,8 @@ instead of the server's) and every byte crosses a link with
 
 It counts what it carries (:class:`Traffic`): requests, the most requests in flight at the server at
 once (a request is in flight from the moment its head reaches the server to the moment the last
-byte of its answer leaves it), bytes each way and connections.  It reads HTTP/1.1 only far enough
+byte of its answer leaves it), the most requests outstanding at the client at once (sent, and not
+yet wholly answered: above 1 only for requests made concurrently), bytes each way and connections.  It reads HTTP/1.1 only far enough
 to find where messages end (heads, ``Content-Length`` and chunked bodies); everything else is
 passed on as it is.
 
@@ -49,6 +50,10 @@ class Traffic:
     requests: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    #: requests the client has sent and not yet had the whole answer to, and the most of them at once:
+    #: above 1 only when the client sends a request before the answer to another has reached it
+    outstanding: int = 0
+    max_outstanding: int = 0
     bytes_to_server: int = 0
     bytes_to_client: int = 0
     connections: int = 0
@@ -181,7 +186,8 @@ class LatencyProxy:
     def reset(self) -> Traffic:
         """Start counting afresh; returns what was counted so far."""
         with self._lock:
-            counted, self.traffic = self.traffic, Traffic(in_flight=self.traffic.in_flight)
+            counted = self.traffic
+            self.traffic = Traffic(in_flight=counted.in_flight, outstanding=counted.outstanding)
         return counted
 
     def fail_next(self, count: int = 1, mode: str = "drop") -> None:
@@ -244,12 +250,16 @@ class LatencyProxy:
         messages = _Messages(responses=False, methods=methods)
         while data := await source.read(READ_SIZE):
             when = self.up.delivery_time(len(data), max(time.monotonic(), handshake_done))
-            await _sleep_until(when)
             heads = messages.feed(data)
+            with self._lock:
+                self.traffic.outstanding += len(heads)
+                self.traffic.max_outstanding = max(self.traffic.max_outstanding, self.traffic.outstanding)
+            await _sleep_until(when)
             fault = self._take_fault() if heads else None
             if fault == "drop":
                 with self._lock:
                     self.traffic.dropped += 1
+                    self.traffic.outstanding -= len(heads)
                 return
             if fault == "stall":
                 with self._lock:
@@ -272,6 +282,8 @@ class LatencyProxy:
             await _sleep_until(self.down.delivery_time(len(data), time.monotonic()))
             client_writer.write(data)
             await client_writer.drain()
+            with self._lock:
+                self.traffic.outstanding -= finished
 
     def _take_fault(self) -> str | None:
         with self._lock:

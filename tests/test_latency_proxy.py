@@ -207,3 +207,21 @@ def test_message_boundaries_in_any_pieces(bodies, cuts):
     assert len(found_requests) == len(bodies)
     assert [head.split(b"\r\n", 1)[0].rsplit(b" ", 1)[1] for head in found] == [f"X{k}".encode()
                                                                                  for k in range(len(bodies))]
+
+
+def test_the_tiles_of_a_box_are_asked_for_together(served, sample_patch33):
+    """A box over two tiles far apart in the file (demo target 11's 50 px box in the full-size patch:
+    one tile above the other) costs one round trip for its tiles: both requests are sent before the
+    answer to either has arrived (the proxy's round trip is long enough to tell)."""
+    from cutout_cli import open_repository
+
+    root, server = served
+    if not (root / "full").exists():
+        os.symlink(sample_patch33.root, root / "full")
+    local = sample_patch33.cutout(*TARGET_11, size=50, band="r", planes=("IMAGE",))
+    with LatencyProxy(server.port, rtt=0.3) as proxy:
+        repo = open_repository(f"{proxy.url}/full")
+        remote = repo.cutout(*TARGET_11, size=50, band="r", planes=("IMAGE",))
+        traffic = proxy.traffic
+    assert np.array_equal(remote.image, local.image, equal_nan=True)
+    assert traffic.max_outstanding == 2 and traffic.outstanding == 0

@@ -7,7 +7,7 @@ The file is opened with astropy (``fits.open`` with lazy HDU loading) on a
 ``hdu.section[...]``, which decompresses only the tiles under it.  What goes
 over the network:
 
-* opening: one size lookup (HEAD), then the headers in block-aligned reads
+* opening: one size lookup (HEAD; none when the repository has just looked the file up), then the headers in block-aligned reads
   with a small read-ahead (doubled while reads are sequential); an afw
   plane's header is followed by its tile table, so the read-ahead after the
   primary header usually brings the IMAGE header and part of its table along;
@@ -19,7 +19,7 @@ over the network:
   table took (afw planes share a tiling), in one request instead of two or three;
 * a plane's tile table is read once (one request), then kept;
 * a box: its tiles' compressed bytes, one request per run of tiles adjacent
-  in the file, fetched before astropy asks for them (the one tile-table
+  in the file, all made concurrently (one round trip), before astropy asks for them (the one tile-table
   parser, :class:`~cutout_cli.fits.tiles.table.TileTable`, says where they
   are), then dropped.
 

@@ -128,11 +128,13 @@ class RangeReader(io.RawIOBase):
             self._kept.add(gap_start, self._fetch(gap_start, gap_end))
 
     def prefetch(self, ranges) -> None:
-        """Fetch byte ranges ``[(start, end), ...]`` for the next reads, coalescing near ones."""
+        """Fetch byte ranges ``[(start, end), ...]`` for the next reads, coalescing near ones; the
+        requests of a remote object are made concurrently (one round trip, not one each)."""
         shifted = [(self._base + start, self._base + end) for start, end in ranges]
-        for start, end in coalesce(shifted, MERGE_GAP):
-            if self._kept.get(start, end) is None and self._transient.get(start, end) is None:
-                self._transient.add(start, self._fetch(start, end))
+        missing = [(start, end) for start, end in coalesce(shifted, MERGE_GAP)
+                   if self._kept.get(start, end) is None and self._transient.get(start, end) is None]
+        for (start, _), data in zip(missing, self._fetch_many(missing)):
+            self._transient.add(start, data)
 
     def release(self) -> None:
         """Drop the prefetched ranges."""
@@ -163,6 +165,32 @@ class RangeReader(io.RawIOBase):
             out[lo - start:hi - start] = data[lo - s:hi - s]
         return bytes(out)
 
+    def _fetch_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes of each ``[start, end)``: concurrent requests (fsspec's ``cat_ranges``) for a remote
+        object, retried together; one after another for a local file."""
+        fs = getattr(self._raw, "fs", None)
+        if len(ranges) < 2 or self._options is None or not hasattr(fs, "cat_ranges"):
+            return [self._fetch(start, end) for start, end in ranges]
+        path = self._raw.path
+
+        def get():
+            return fs.cat_ranges([path] * len(ranges), [s for s, _ in ranges], [e for _, e in ranges],
+                                 on_error="raise")
+
+        found = call(get, self.name, self._options)
+        self.requests += len(ranges)
+        for (start, end), data in zip(ranges, found):
+            self._count(start, end, data)
+        return found
+
+    def _count(self, start: int, end: int, data: bytes) -> None:
+        """Count a fetch of ``[start, end)`` and check that it brought every byte."""
+        self.bytes_fetched += len(data)
+        self._last_end = end
+        if len(data) != end - start:
+            raise DataError(f"short read from {self.name}: {len(data)} of {end - start} bytes at offset {start}",
+                            "the object may have changed or been truncated")
+
     def _fetch(self, start: int, end: int) -> bytes:
         raw = self._raw
         if raw is None:
@@ -174,11 +202,7 @@ class RangeReader(io.RawIOBase):
 
         data = call(get, self.name, self._options) if self._options is not None else _read_local(get, self.name)
         self.requests += 1
-        self.bytes_fetched += len(data)
-        self._last_end = end
-        if len(data) != end - start:
-            raise DataError(f"short read from {self.name}: {len(data)} of {end - start} bytes at offset {start}",
-                            "the object may have changed or been truncated")
+        self._count(start, end, data)
         return data
 
 

@@ -37,6 +37,9 @@ DEFAULT_TIMEOUT = 30.0  # seconds, per connection attempt and per read
 DEFAULT_RETRIES = 3  # retries after the first attempt, for transient failures
 BACKOFF = 0.25  # seconds before the first retry; doubled each time (plus up to 25 % jitter)
 REMOTE_READ_MODES = ("auto", "ranged", "download")
+#: seconds for which a size seen by :func:`exists` answers :func:`open_file`'s own size lookup (one
+#: request fewer per cold file); longer would risk a size that changed meanwhile
+SIZE_MEMORY = 30.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,9 @@ def call(fn, url: str, options: RemoteOptions, what: str = "read"):
 
 # -- operations -------------------------------------------------------------------------
 
+_SIZES: dict[str, tuple[int, float]] = {}  # url -> (size, when): what exists() saw, for open_file
+
+
 def exists(url: str, options: RemoteOptions) -> bool:
     """Whether the object at ``url`` exists (missing -> False; other failures raise)."""
     fs = filesystem(url, options)
@@ -175,7 +181,10 @@ def exists(url: str, options: RemoteOptions) -> bool:
             if kind != "missing":  # fsspec's HTTP info reports any failure as FileNotFoundError
                 raise
             return False
-        return info.get("type", "file") == "file"
+        is_file = info.get("type", "file") == "file"
+        if is_file and info.get("size") is not None and info.get("partial", True):  # ranged reads allowed
+            _SIZES[url] = (int(info["size"]), time.monotonic())
+        return is_file
 
     return call(check, url, options, "look up")
 
@@ -201,7 +210,9 @@ def open_file(url: str, options: RemoteOptions):
     """A random-access fsspec file with no read cache (every read is one ranged request)
     and its size; the size lookup (HEAD) is where a missing object or denied access shows."""
     fs = filesystem(url, options)
-    handle = call(lambda: fs.open(_fs_path(url), "rb", cache_type="none"), url, options, "open")
+    known = _SIZES.pop(url, None)
+    size = {"size": known[0]} if known and time.monotonic() - known[1] < SIZE_MEMORY else {}
+    handle = call(lambda: fs.open(_fs_path(url), "rb", cache_type="none", **size), url, options, "open")
     if getattr(handle, "size", None) is None:
         handle.close()
         raise DataError(f"the server of {url} does not report its size", "serve it with a Content-Length")

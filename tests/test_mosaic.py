@@ -97,7 +97,8 @@ def test_box_over_a_patch_corner_equals_the_tract_image(corner, tmp_path):
     assert result.returncode == 0, result.stderr
     header = assert_equals_truth(out, truth, box)
     assert header["NSOURCE"] == 4 and header["CUTFULL"] is True
-    assert len(json.loads(result.stdout)["sources"].split(";")) == 4
+    (record,) = json.loads(result.stdout)  # subset prints a list, one record per band
+    assert len(record["sources"].split(";")) == 4
 
 
 def test_sky_cutout_near_a_corner_is_assembled(corner, tmp_path):
@@ -170,7 +171,8 @@ def test_box_across_a_tract_edge_comes_from_the_tract_where_it_fits(tmp_path):
     result = run_cli("--repo", repo.root, "subset", "--ra", repr(ra), "--dec", repr(dec), "--size", "601",
                      "--band", "r", "-o", out, "--format", "json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["tract"] == 4848
+    (record,) = json.loads(result.stdout)
+    assert record["tract"] == 4848
     header = assert_equals_truth(out, truth, expected)
     assert header["CUTFULL"] is True and header["TRACT"] == 4848
 
@@ -217,7 +219,7 @@ def test_missing_home_patch_is_cut_from_the_neighbour_holding_the_box(tmp_path):
     region = run_cli("--repo", repo.root, "subset", "--pos", f"CIRCLE {near[0]!r} {near[1]!r} 0.0003", "--band", "r",
                      "-o", tmp_path / "region.fits", "--format", "json")
     assert region.returncode == 0, region.stderr
-    record = json.loads(region.stdout)
+    (record,) = json.loads(region.stdout)
     region_box = Box(record["begin_x"], record["begin_y"], record["width"], record["height"])
     assert home.outer.contains_box(region_box) and region_box.width >= 9
     _assert_cut_from(tmp_path / "region.fits", path, east.outer, region_box)

@@ -85,10 +85,14 @@ def test_source_bright_background_dark(stretch, limits):
     assert background < out[20, 20] - margin
 
 
-def test_default_rendering_shows_sky_grey_and_source_white():
+def test_default_rendering_shows_sky_dark_and_source_structure():
+    """The default ("sky" limits, asinh): the sky dark but not black (its noise visible), the peak
+    white and the core graded, not a flat white disc."""
     out = stretch_to_uint8(blob((150, 150), amplitude=100.0, width=15.0))
     assert out[75, 75] == 255
-    assert 60 < np.median(out[:20, :20]) < 170  # sky visible but not white
+    assert 10 < np.median(out[:20, :20]) < 60
+    core = out[60:91, 60:91]
+    assert (core == 255).mean() < 0.05 and len(np.unique(core)) > 20
 
 
 def test_nan_and_inf_render_black_and_do_not_set_limits():

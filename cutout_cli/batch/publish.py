@@ -61,8 +61,10 @@ def publish(plan, paths: RowPaths, previews: dict, options, writer=None) -> tupl
         writer.finish(plan, paths, run_request(options.outputs))
     if not publishing.grid:
         return manifest, None
-    panels = [_panel(plan.table.ids[row], previews.get(row)) for row in sorted(panel_rows)]
-    title = f"{publishing.grid_title}: {len(panels)} targets" if publishing.grid_title else f"{len(panels)} targets"
+    rows = sorted(panel_rows)
+    labels = grid_labels(plan.table, rows, colour=bool(publishing.rgb))
+    panels = [_panel(label, previews.get(row)) for label, row in zip(labels, rows)]
+    title = grid_title(publishing.grid_title, plan.table, len(panels), colour=bool(publishing.rgb))
     write_grid(publishing.grid, panels, overwrite=True, title=title)
     return manifest, os.fspath(publishing.grid)
 
@@ -72,6 +74,24 @@ def write_run_manifest(plan, paths: RowPaths, options) -> str:
     manifest = os.path.join(paths.outputs.out_dir, MANIFEST_NAME)
     write_manifest(manifest, plan, paths, run_request(options.outputs))
     return manifest
+
+
+def grid_labels(table, rows, *, colour: bool = False) -> list[str]:
+    """The grid's panel labels: the target id, then its band (``"8 r"``) when the list has several
+    bands and a panel is one band's cutout (a colour picture, ``colour``, is labelled by id alone)."""
+    with_band = not colour and len(set(table.bands)) > 1
+    return [f"{table.ids[row]} {table.band_of(row)}" if with_band else str(table.ids[row]) for row in rows]
+
+
+def grid_title(name: str | None, table, shown: int, *, colour: bool = False) -> str:
+    """The grid's title: ``"NAME: 4 targets, 8 cutouts"``, and ``"; showing the first K of M cutouts"``
+    (colour pictures: ``K of N targets``) when the grid has fewer panels than there are."""
+    targets, cutouts = len(table.rows_by_target()), len(table)
+    text = f"{targets} target{'s' * (targets != 1)}, {cutouts} cutout{'s' * (cutouts != 1)}"
+    total, kind = (targets, "targets") if colour else (cutouts, "cutouts")
+    if shown < total:
+        text += f"; showing the first {shown} of {total} {kind}"
+    return f"{name}: {text}" if name else text
 
 
 def _panel(label, preview) -> tuple:

@@ -24,7 +24,7 @@ dataset_type_option = click.option("--dataset-type", metavar="NAME", help="Datas
 planes_option = click.option("--planes", default="image,mask,variance", show_default=True,
                              help="Planes to write, comma-separated.")
 stretch_option = click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh",
-                              show_default=True, help="PNG stretch (limits from zscale).")
+                              show_default=True, help="PNG stretch (limits: the sky level minus 2 noise sigmas to the 99.9th percentile).")
 
 
 def parse_planes(text: str) -> tuple[str, ...]:

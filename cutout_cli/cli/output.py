@@ -3,8 +3,9 @@
 Records (lists of dicts) print as a table, JSON or CSV.  JSON field names are
 a stable contract (docs/conventions.md, section 6): records are printed with the keys they have,
 in order; booleans are ``true``/``false`` in all three.  Tables are plain aligned text so they
-survive pipes, ``less`` and log files, and fit the terminal's width (wrapped, never cut).  A library error names its parameters (``overwrite=True``);
-:func:`flag_spelling` writes them as the flags that set them (``--overwrite``).
+survive pipes, ``less`` and log files, and fit the terminal's width (wrapped, never cut).  A
+library error names its parameters (``overwrite=True``); :func:`flag_spelling` writes them as the
+flags that set them (``--overwrite``).
 """
 
 from __future__ import annotations

@@ -133,16 +133,17 @@ class Cutout:
                 hdus.append((name, array, self.headers[name]))
         return hdus
 
-    def to_png(self, path, stretch: str = "asinh", limits="zscale", overwrite: bool = False, *,
-               request: str | None = None) -> None:
+    def to_png(self, path, stretch: str = "asinh", limits="sky", overwrite: bool = False, *,
+               request: str | None = None, softening: float | None = None) -> None:
         """Write the IMAGE plane as a PNG, north up and east left from :attr:`wcs` (exact flips and
         quarter turns; another rotation turns the picture, never the FITS pixels), asinh stretch and
-        zscale limits by default; its ``orientation`` text chunk says how it was turned, its ``request``
-        chunk ``request``."""
+        "sky" limits by default (dark sky; ``limits`` and ``softening`` as in
+        :func:`cutout_cli.writers.png.stretch_to_uint8`); its ``orientation`` text chunk says how it was
+        turned, its ``stretch`` chunk the stretch, its ``request`` chunk ``request``."""
         from ..writers.png import write_png
 
         write_png(path, self.display_plane(), stretch=stretch, limits=limits, overwrite=overwrite, wcs=self.wcs,
-                  request=request)
+                  request=request, softening=softening)
 
     def display_plane(self):
         """The IMAGE plane, to draw; InputError for a cutout read without it."""
@@ -199,7 +200,7 @@ class Cutout:
 
     # -- notebooks --------------------------------------------------------------
     def _repr_png_(self) -> bytes:
-        """The PNG of :meth:`to_png` (north up, east left, asinh stretch, zscale limits) for Jupyter."""
+        """The PNG of :meth:`to_png` (north up, east left, asinh stretch, "sky" limits) for Jupyter."""
         from ..writers.png import png_bytes
 
         return png_bytes(self.display_plane(), wcs=self.wcs)

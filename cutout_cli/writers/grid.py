@@ -3,8 +3,10 @@
 Each panel is a square of ``panel_size`` pixels holding one cutout, rendered
 like :func:`cutout_cli.writers.png.to_pil` (8-bit grey, north up and east
 left: turned from the panel's WCS when it comes with one, else drawn with
-array row 0 at the bottom) with its *own* limits (the default zscale is
-computed per panel), scaled to fit the square with its aspect ratio kept and
+array row 0 at the bottom).  By default (``scale="shared"``) every panel has
+the same limits, computed from all the panels' pixels together, so the same
+sky value is the same grey in each; ``scale="panel"`` computes them per
+panel.  Each picture is scaled to fit the square with its aspect ratio kept and
 centred.  The sheet's ``orientation`` text chunk says how each panel was
 turned.  Under each panel a strip shows its label in white on the dark
 background.  Panels fill rows left to right, top to bottom; an optional title
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from .png import Limits, save_picture, to_pil
+from .png import DEFAULT_LIMITS, Limits, save_picture, shared_scale, to_pil
 
 if TYPE_CHECKING:
     from PIL import Image, ImageFont
@@ -39,6 +41,7 @@ LABEL_TEXT = (255, 255, 255)
 GAP = 4  # pixels between panels and around the sheet
 TEXT_PAD = 3  # pixels above and below a line of text
 MIN_PANEL_SIZE = 16
+GRID_SCALES = ("shared", "panel")  # one scale for every panel, or each panel its own
 
 # (label, image) or (label, image, wcs): see write_grid
 Panel = tuple
@@ -121,8 +124,10 @@ def render_grid(
     columns: int | None = None,
     panel_size: int = 160,
     stretch: str = "asinh",
-    limits: Limits = "zscale",
+    limits: Limits = DEFAULT_LIMITS,
     title: str | None = None,
+    scale: str = "shared",
+    softening: float | None = None,
 ) -> Image.Image:
     """Draw the contact sheet of ``panels`` as an RGB PIL image.
 
@@ -131,6 +136,10 @@ def render_grid(
     from PIL import Image, ImageDraw
 
     panels = list(panels)
+    if scale not in GRID_SCALES:
+        raise InputError(f"unknown grid scale {scale!r}", f"choose one of {', '.join(GRID_SCALES)}")
+    if scale == "shared":
+        limits, softening = shared_scale([p[1] for p in panels if _is_array(p[1])], limits, softening)
     layout = grid_layout(len(panels), columns, panel_size, title)
     label_font, title_font = _fonts(panel_size)
     sheet = Image.new("RGB", layout.size, BACKGROUND)
@@ -145,7 +154,7 @@ def render_grid(
             draw.rectangle(_inclusive(box), fill=NO_DATA_FILL)
             _draw_text(draw, box, "no data", label_font, NO_DATA_TEXT)
         else:
-            picture = _render_panel(label, image, stretch, limits, wcs)
+            picture = _render_panel(label, image, (stretch, limits, softening), wcs)
             turns.setdefault(picture.info.get("orientation", "as given"), []).append(str(label))
             _paste_panel(sheet, box, picture)
         _draw_text(draw, layout.label_box(index), str(label), label_font, LABEL_TEXT)
@@ -160,9 +169,11 @@ def write_grid(
     columns: int | None = None,
     panel_size: int = 160,
     stretch: str = "asinh",
-    limits: Limits = "zscale",
+    limits: Limits = DEFAULT_LIMITS,
     overwrite: bool = False,
     title: str | None = None,
+    scale: str = "shared",
+    softening: float | None = None,
 ) -> Path:
     """Write a contact sheet of cutouts as an RGB PNG, atomically.
 
@@ -183,9 +194,11 @@ def write_grid(
         ``len(panels)``.
     panel_size : int
         Side of each square panel in pixels.
-    stretch, limits
-        As in :func:`cutout_cli.writers.png.stretch_to_uint8`, applied to each
-        panel separately (so ``"zscale"`` adapts to each cutout).
+    stretch, limits, softening
+        As in :func:`cutout_cli.writers.png.stretch_to_uint8`.
+    scale : {"shared", "panel"}
+        ``"shared"``: the limits come from all the (array) panels together, so
+        one value is one grey everywhere; ``"panel"``: from each panel alone.
     overwrite : bool
         Replace an existing ``path``.
     title : str, optional
@@ -203,7 +216,8 @@ def write_grid(
     cutout_cli.errors.OutputError
         ``path`` exists without ``overwrite``, or cannot be written.
     """
-    sheet = render_grid(panels, columns=columns, panel_size=panel_size, stretch=stretch, limits=limits, title=title)
+    sheet = render_grid(panels, columns=columns, panel_size=panel_size, stretch=stretch, limits=limits, title=title,
+                        scale=scale, softening=softening)
     return save_picture(path, sheet, overwrite=overwrite)
 
 
@@ -229,7 +243,13 @@ def _is_picture(image) -> bool:
     return isinstance(image, Image.Image)
 
 
-def _render_panel(label: str, image, stretch: str, limits: Limits, wcs=None) -> Image.Image:
+def _is_array(image) -> bool:
+    """A 2-D array of pixel values (not a finished picture, not empty)."""
+    return not _is_empty(image) and not _is_picture(image) and np.ndim(image) == 2
+
+
+def _render_panel(label: str, image, scale: tuple, wcs=None) -> Image.Image:
+    """The picture of one panel; ``scale`` is (stretch, limits, softening)."""
     if _is_picture(image):
         return image  # a finished picture, already oriented
     if np.ndim(image) == 3 and np.shape(image)[2] == 3 and np.asarray(image).dtype == np.uint8:
@@ -238,7 +258,8 @@ def _render_panel(label: str, image, stretch: str, limits: Limits, wcs=None) -> 
         return Image.fromarray(np.asarray(image), "RGB")  # a colour picture, already north up
     if np.ndim(image) != 2:
         raise InputError(f"panel {label!r}: cannot draw an image of shape {np.shape(image)}", "expected a 2-D array")
-    return to_pil(image, stretch, limits, wcs=wcs)
+    stretch, limits, softening = scale
+    return to_pil(image, stretch, limits, wcs=wcs, softening=softening)
 
 
 def _describe_turns(turns: dict) -> str:

@@ -46,6 +46,12 @@ if TYPE_CHECKING:
 
 STRETCHES = ("asinh", "linear", "sqrt", "log")
 ASINH_A = 0.1
+# Default limits ("sky"): black at the sky level minus SKY_SIGMAS_BELOW robust noise sigmas, white at
+# the SKY_TOP_PERCENT percentile of the pixels; asinh softening SKY_SOFTENING_SIGMAS noise sigmas.
+SKY_SIGMAS_BELOW = 2.0
+SKY_TOP_PERCENT = 99.9
+SKY_SOFTENING_SIGMAS = 3.0
+DEFAULT_LIMITS = "sky"
 # Grey level of finite pixels when the limits collapse (constant image).
 FLAT_GREY = 128
 # PNG text chunks written from a picture's ``info`` (what was done to orient it).
@@ -55,7 +61,7 @@ Limits = str | tuple[float, float]
 
 
 def stretch_to_uint8(
-    image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale"
+    image: np.ndarray, stretch: str = "asinh", limits: Limits = DEFAULT_LIMITS, *, softening: float | None = None
 ) -> np.ndarray:
     """Map an image to 8-bit grey levels.
 
@@ -66,30 +72,30 @@ def stretch_to_uint8(
         NaN).  The array is not flipped here: see :func:`to_pil`.
     stretch : {"asinh", "linear", "sqrt", "log"}
         Curve applied after normalising ``[vmin, vmax]`` to ``[0, 1]``
-        (astropy ``AsinhStretch(a=0.1)``, ``LinearStretch``, ``SqrtStretch``,
+        (astropy ``AsinhStretch(a)``, ``LinearStretch``, ``SqrtStretch``,
         ``LogStretch``).
     limits : str or (float, float)
         How ``vmin`` and ``vmax`` are chosen, from the finite pixels only:
 
+        * ``"sky"`` (default, a survey-thumbnail look: dark sky, cores with
+          structure): ``vmin`` = sky level (median) minus 2 robust noise
+          sigmas (1.4826 x MAD), ``vmax`` = the 99.9th percentile;
         * ``"zscale"``: IRAF zscale (astropy ``ZScaleInterval``), which
           brackets the sky background and saturates bright sources;
         * ``"minmax"``: the smallest and largest finite values;
         * ``"P%"`` (e.g. ``"99.5%"``): the central P percent of the pixels
           (astropy ``PercentileInterval(P)``);
+        * ``"LO,HI%"`` (e.g. ``"1,99.8%"``): the LO-th and HI-th percentiles;
         * ``(vmin, vmax)``: explicit values in image units, ``vmin < vmax``.
+    softening : float, optional
+        The asinh ``a`` (fraction of ``[vmin, vmax]`` where the curve turns
+        from linear to logarithmic; smaller: fainter features brighter).
+        Default: 3 noise sigmas with ``"sky"`` limits, else 0.1.
 
-    Returns
-    -------
-    numpy.ndarray of uint8, same shape as ``image``
-        0 at or below ``vmin``, 255 at or above ``vmax``.  Non-finite pixels
-        are 0.  If every pixel is non-finite the result is all 0; if the
-        limits collapse (``vmin == vmax``, e.g. a constant image) finite
-        pixels are mid-grey (128).
-
-    Raises
-    ------
-    cutout_cli.errors.InputError
-        Unknown ``stretch`` or malformed ``limits``.
+    Returns a uint8 array of ``image``'s shape: 0 at or below ``vmin``, 255 at
+    or above ``vmax``, non-finite pixels 0, finite ones mid-grey (128) when
+    the limits collapse (a constant image).  InputError for an unknown
+    ``stretch`` or malformed ``limits``.
     """
     _check_stretch(stretch)
     limits = _parse_limits(limits)
@@ -103,18 +109,19 @@ def stretch_to_uint8(
     # take the mean of nothing; those warnings mean nothing to a user.
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        vmin, vmax = _compute_limits(values, finite, limits)
+        vmin, vmax, noise = _compute_limits(values, finite, limits)
         if not (math.isfinite(vmin) and math.isfinite(vmax) and vmax > vmin):
             out[finite] = FLAT_GREY
             return out
         scaled = np.clip((values[finite] - vmin) / (vmax - vmin), 0.0, 1.0)
-        curve = _make_stretch(stretch)(scaled, clip=True)
+        curve = _make_stretch(stretch, _softening(softening, noise, vmax - vmin))(scaled, clip=True)
     out[finite] = np.rint(curve * 255.0).astype(np.uint8)
     return out
 
 
 def to_pil(
-    image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale", *, wcs=None
+    image: np.ndarray, stretch: str = "asinh", limits: Limits = DEFAULT_LIMITS, *, wcs=None,
+    softening: float | None = None,
 ) -> Image.Image:
     """Render a 2-D image as a north-up, east-left 8-bit grey PIL image (mode ``"L"``).
 
@@ -135,10 +142,23 @@ def to_pil(
     shape = np.shape(image)
     if len(shape) != 2 or 0 in shape:
         raise InputError(f"cannot render an image of shape {shape}", "expected a non-empty 2-D array")
-    grey = stretch_to_uint8(image, stretch, limits)
+    grey = stretch_to_uint8(image, stretch, limits, softening=softening)
     picture = oriented_picture(grey, orientation_from_wcs(wcs, shape))
-    picture.info["stretch"] = stretch
+    picture.info["stretch"] = stretch_text(stretch, limits, softening)
     return picture
+
+
+def stretch_text(stretch: str = "asinh", limits: Limits = DEFAULT_LIMITS, softening: float | None = None) -> str:
+    """What a picture's ``stretch`` text chunk records: the stretch alone with the default limits and
+    softening (``"asinh"``), else e.g. ``"asinh limits=0,10 softening=0.02"`` (a batch rerun with other
+    values redraws the picture)."""
+    parts = [stretch]
+    if limits != DEFAULT_LIMITS:
+        shown = limits if isinstance(limits, str) else ",".join(f"{float(v):g}" for v in limits)
+        parts.append(f"limits={shown}")
+    if softening is not None:
+        parts.append(f"softening={softening:g}")
+    return " ".join(parts)
 
 
 def oriented_picture(pixels: np.ndarray, orientation: Orientation) -> Image.Image:
@@ -161,10 +181,11 @@ def write_png(
     image: np.ndarray,
     *,
     stretch: str = "asinh",
-    limits: Limits = "zscale",
+    limits: Limits = DEFAULT_LIMITS,
     overwrite: bool = False,
     wcs=None,
     request: str | None = None,
+    softening: float | None = None,
 ) -> Path:
     """Write ``image`` as a north-up, east-left 8-bit grey PNG, atomically.
 
@@ -186,13 +207,13 @@ def write_png(
         and an existing ``path`` is untouched.  A missing parent directory is
         created.
     """
-    picture = to_pil(image, stretch, limits, wcs=wcs)
+    picture = to_pil(image, stretch, limits, wcs=wcs, softening=softening)
     if request is not None:
         picture.info["request"] = request
     return save_picture(path, picture, overwrite=overwrite)
 
 
-def png_bytes(image: np.ndarray, stretch: str = "asinh", limits: Limits = "zscale", *, wcs=None) -> bytes:
+def png_bytes(image: np.ndarray, stretch: str = "asinh", limits: Limits = DEFAULT_LIMITS, *, wcs=None) -> bytes:
     """The PNG file :func:`write_png` would write, as bytes (for ``_repr_png_``)."""
     return png_data(to_pil(image, stretch, limits, wcs=wcs))
 
@@ -205,20 +226,22 @@ def _check_stretch(stretch: str) -> None:
         raise InputError(f"unknown stretch {stretch!r}", f"choose one of {', '.join(STRETCHES)}")
 
 
-def _parse_limits(limits: Limits) -> str | float | tuple[float, float]:
-    """Normalise ``limits`` to "zscale", "minmax", a percentile or (vmin, vmax)."""
-    hint = 'use "zscale", "minmax", a percentile such as "99.5%", or (vmin, vmax)'
+def _parse_limits(limits: Limits) -> str | float | tuple:
+    """Normalise ``limits`` to "sky", "zscale", "minmax", a percentile, ("%", lo, hi) or (vmin, vmax)."""
+    hint = 'use "sky", "zscale", "minmax", a percentile such as "99.5%" or "1,99.8%", or (vmin, vmax)'
     if isinstance(limits, str):
         text = limits.strip().lower()
-        if text in ("zscale", "minmax"):
+        if text in ("sky", "zscale", "minmax"):
             return text
         if text.endswith("%"):
             try:
-                percent = float(text[:-1])
+                percents = [float(v) for v in text[:-1].split(",")]
             except ValueError:
-                percent = math.nan
-            if 0.0 < percent <= 100.0:
-                return percent
+                percents = [math.nan]
+            if len(percents) == 1 and 0.0 < percents[0] <= 100.0:
+                return percents[0]
+            if len(percents) == 2 and 0.0 <= percents[0] < percents[1] <= 100.0:
+                return ("%", *percents)
         raise InputError(f"bad limits {limits!r}", hint)
     try:
         vmin, vmax = (float(v) for v in limits)
@@ -229,11 +252,16 @@ def _parse_limits(limits: Limits) -> str | float | tuple[float, float]:
     return vmin, vmax
 
 
-def _compute_limits(
-    values: np.ndarray, finite: np.ndarray, limits: str | float | tuple[float, float]
-) -> tuple[float, float]:
+def _compute_limits(values: np.ndarray, finite: np.ndarray, limits) -> tuple[float, float, float | None]:
+    """(vmin, vmax, noise sigma or None) from the finite pixels."""
+    if isinstance(limits, tuple) and limits[0] != "%":
+        return (*limits, None)
+    sample = values if finite.all() else values[finite]  # no copy in the common all-finite case
+    if limits == "sky":
+        return sky_limits(sample)
     if isinstance(limits, tuple):
-        return limits
+        low, high = np.percentile(sample, limits[1:])
+        return float(low), float(high), None
     from astropy import visualization as vis
 
     if limits == "zscale":
@@ -242,17 +270,56 @@ def _compute_limits(
         interval = vis.MinMaxInterval()
     else:
         interval = vis.PercentileInterval(limits)
-    # Avoid copying the whole image in the common all-finite case.
-    sample = values if finite.all() else values[finite]
     vmin, vmax = interval.get_limits(sample)
-    return float(vmin), float(vmax)
+    return float(vmin), float(vmax), None
 
 
-def _make_stretch(stretch: str):
+def sky_limits(sample: np.ndarray) -> tuple[float, float, float]:
+    """The ``"sky"`` limits of finite pixel values: (sky - 2 sigma, 99.9th percentile, sigma), the sky
+    the median and sigma 1.4826 x the median absolute deviation (robust against the sources)."""
+    sky = float(np.median(sample))
+    noise = 1.4826 * float(np.median(np.abs(sample - sky)))
+    top = float(np.percentile(sample, SKY_TOP_PERCENT))
+    return sky - SKY_SIGMAS_BELOW * noise, max(top, sky + SKY_SIGMAS_BELOW * noise), noise
+
+
+def shared_scale(images, limits: Limits = DEFAULT_LIMITS, softening: float | None = None) -> tuple[Limits, float | None]:
+    """One scale for several images (a grid's panels): explicit ``(vmin, vmax)`` and the softening
+    computed from all their finite pixels together, so the same value gets the same grey in each;
+    ``(limits, softening)`` unchanged when no image has a finite pixel or the limits collapse."""
+    parsed = _parse_limits(limits)
+    values = np.concatenate([np.ma.filled(np.ma.asarray(i, dtype=np.float64), np.nan).ravel() for i in images] or [[]])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return limits, softening
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        vmin, vmax, noise = _compute_limits(values, np.ones(1, bool), parsed)
+    if not (math.isfinite(vmin) and math.isfinite(vmax) and vmax > vmin):
+        return limits, softening
+    return (vmin, vmax), _softening(softening, noise, vmax - vmin)
+
+
+def _softening(softening: float | None, noise: float | None, span: float) -> float:
+    """The asinh ``a``: as given, else 3 noise sigmas as a fraction of ``span``, else 0.1."""
+    if softening is not None:
+        return softening
+    if noise and span > 0:
+        return float(np.clip(SKY_SOFTENING_SIGMAS * noise / span, 1e-4, 1.0))
+    return ASINH_A
+
+
+def check_softening(softening: float | None) -> None:
+    """InputError unless ``softening`` is None or in (0, 1]."""
+    if softening is not None and not (math.isfinite(softening) and 0.0 < softening <= 1.0):
+        raise InputError(f"bad asinh softening {softening!r}", "give a number in (0, 1], e.g. 0.02")
+
+
+def _make_stretch(stretch: str, softening: float = ASINH_A):
     from astropy import visualization as vis
 
     if stretch == "asinh":
-        return vis.AsinhStretch(a=ASINH_A)
+        return vis.AsinhStretch(a=softening)
     if stretch == "sqrt":
         return vis.SqrtStretch()
     if stretch == "log":

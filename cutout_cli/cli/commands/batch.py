@@ -99,11 +99,14 @@ def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
         diagnostic(f"plan: {len(plan.table)} targets, {plan.num_planned} in {len(plan.groups)} coadd file(s), "
                    f"{counts['no_data']} without data, {counts['error']} invalid")
         return
+    num_targets, num_cutouts = result.plan.table.num_targets, sum(counts.values())
     if fmt:
-        echo_records([{"targets": sum(counts.values()), **counts, "manifest": result.manifest,
+        echo_records([{"targets": num_targets, "cutouts": num_cutouts, **counts, "manifest": result.manifest,
                        "grid": result.grid or ""}], fmt, single=True)
     wrote = f"; {counts['ok']} cutouts in {options['single_file']}" if options.get("single_file") else ""
-    diagnostic(f"{sum(counts.values())} targets: {counts['ok']} ok, {counts['skipped']} skipped, "
+    # statuses count cutouts (a target per band); with one band a cutout is a target
+    counted = f"{num_targets} targets" + (f", {num_cutouts} cutouts" if num_cutouts != num_targets else "")
+    diagnostic(f"{counted}: {counts['ok']} ok, {counts['skipped']} skipped, "
                f"{counts['no_data']} no data, {counts['error']} errors ({result.where}){wrote}; "
                f"manifest {result.manifest}")
     if result.failed:

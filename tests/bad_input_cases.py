@@ -128,9 +128,9 @@ def _(env):
     return env.batch(env.write("t.csv", "x,y\n1,2\n"))
 
 
-@case("T2", "target list", "misnamed column (name instead of id)", 2, "lacks column(s) id (found: name, ra, dec)")
+@case("T2", "target list", "misnamed column (label instead of id)", 2, "lacks column(s) id (found: label, ra, dec)")
 def _(env):
-    return env.batch(env.write("t.csv", rows(f"a,{GOOD}", header="name,ra,dec")))
+    return env.batch(env.write("t.csv", rows(f"a,{GOOD}", header="label,ra,dec")))
 
 
 @case("T3", "target list", "empty file", 2, "is empty")
@@ -239,6 +239,36 @@ def _(env):
       "hours, outside [0, 24)")
 def _(env):
     return env.batch(env.write("t.csv", rows("a,53:19:07.65,-27:50:39")))
+
+
+@case("T20", "target list", "two aliases of one field (ra_deg and RAJ2000)", 2,
+      "has several ra columns (ra_deg, raj2000) (choose one with --ra-col)")
+def _(env):
+    return env.batch(env.write("t.csv", rows(f"a,{RA11},{RA11},{DEC11}", header="id,ra_deg,RAJ2000,dec")))
+
+
+@case("T21", "target list", "--ra-col names a column the list lacks", 2,
+      "has no column 'RA_ICRS' (found: id, ra, dec) (give --ra-col one of the columns found)")
+def _(env):
+    return env.batch(env.write("t.csv", rows(f"a,{GOOD}")), "--ra-col", "RA_ICRS")
+
+
+@case("T22", "target list", "a .fits list that is not FITS", 2, "cannot read target list")
+def _(env):
+    return env.batch(env.write("t.fits", rows(f"a,{GOOD}")))
+
+
+@case("T23", "target list", "--format-in astropy does not know", 2, "unknown target list format 'nosuch'")
+def _(env):
+    return env.batch(env.write("t.csv", rows(f"a,{GOOD}")), "--format-in", "nosuch")
+
+
+@case("T24", "target list", "a truncated .gz list", 2, "cannot read target list")
+def _(env):
+    import gzip
+
+    packed = gzip.compress(rows(*[f"t{i},{GOOD}" for i in range(2000)]).encode())
+    return env.batch(env.write("t.csv.gz", packed[: len(packed) // 2]))
 
 
 # -- ids used in file names -----------------------------------------------------------

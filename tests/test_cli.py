@@ -113,7 +113,7 @@ def test_batch_bad_target_lists(small_repo, tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     misnamed = tmp_path / "misnamed.csv"
-    misnamed.write_text("name,ra,dec\nx,1,2\n")
+    misnamed.write_text("label,ra,dec\nx,1,2\n")
     header_only = tmp_path / "header.csv"
     header_only.write_text("id,ra,dec\n")
     for path, text in ((empty, "empty"), (misnamed, "lacks column(s) id"), (header_only, "no data rows"),

@@ -42,12 +42,24 @@ def _choice(name: str, value, choices) -> None:
 
 @dataclass(frozen=True)
 class TargetDefaults:
-    """Values for rows without their own: ``size`` (a Size or text such as ``"60arcsec"``), ``band``
-    (one band, or several as ``"g,r,i"``: one cutout each) and the dataset type."""
+    """How the target list is read and values for rows without their own: ``size`` (a Size or text such as
+    ``"60arcsec"``), ``band`` (one band, or several as ``"g,r,i"``: one cutout each) and the dataset type;
+    ``format_in`` (the list's format, see :func:`~.target_formats.open_target_list`) and ``id_col``,
+    ``ra_col``, ``dec_col`` (column names, when neither the name nor an alias is found)."""
 
     size: Size | str | None = None
     band: str | None = None
     dataset_type: str | None = None
+    format_in: str | None = None
+    id_col: str | None = None
+    ra_col: str | None = None
+    dec_col: str | None = None
+
+    @property
+    def columns(self) -> dict:
+        """The column names given, by field (``{"ra": "RA_ICRS"}``)."""
+        given = {"id": self.id_col, "ra": self.ra_col, "dec": self.dec_col}
+        return {name: column for name, column in given.items() if column}
 
     def __post_init__(self):
         if self.size is not None and not isinstance(self.size, Size):

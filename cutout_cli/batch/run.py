@@ -63,8 +63,9 @@ def run_batch(repo, targets, out_dir, *, dry_run: bool = False, progress=None, a
     ----------
     repo : Repository
         Any repository (its ``locator()`` reopens it in worker processes).
-    targets : path or iterable of mappings
-        Columns id, ra, dec (+ size, band); see :func:`cutout_cli.batch.targets.read_targets`.
+    targets : path, ``"-"`` (standard input), astropy Table or iterable of mappings
+        Columns id, ra, dec (+ size, band), by name or alias; CSV, ECSV, FITS,
+        VOTable, ...; see :func:`cutout_cli.batch.targets.read_targets`.
     out_dir : path-like
         Created if missing; cutouts are ``<id>_<band>.fits`` (and ``.png``).
     dry_run : bool
@@ -76,17 +77,14 @@ def run_batch(repo, targets, out_dir, *, dry_run: bool = False, progress=None, a
     **options
         By group (:mod:`cutout_cli.batch.options`):
 
-        * targets without their own values: ``size`` (a ``Size`` or text), ``band``
+        * the target list: ``format_in`` (``csv``, ``ascii.ecsv``, ``fits``, ...),
+          ``id_col``, ``ra_col``, ``dec_col`` (names not found as name or alias);
+          rows without their own values: ``size`` (a ``Size`` or text), ``band``
           (several as ``"g,r,i"``: one cutout each), ``dataset_type``;
         * each cutout: ``planes``, ``mode``, ``max_pixels``, ``png``, ``stretch``,
           ``overwrite`` (redo finished targets; default: skip them);
         * remote coadds: ``remote_read`` (``auto``, ``ranged`` or ``download``),
           ``download_threshold``, ``scratch_dir``;
-        A rerun into ``out_dir`` cuts only the targets whose outputs are not
-        done (:mod:`cutout_cli.batch.done`), replacing outputs that are
-        incomplete or record another request; the manifest, the single
-        file and the grid are replaced by every run.
-
         * where tasks run: ``jobs`` (local worker processes, started before the
           targets are read; a plan of one task runs here), ``scheduler`` or
           ``scheduler_file`` (a Dask cluster), ``chunk`` (targets per task);
@@ -95,6 +93,11 @@ def run_batch(repo, targets, out_dir, *, dry_run: bool = False, progress=None, a
           ``grid_max``, ``grid_title``;
         * ``spell``: how messages name an option (``spell(parameter, value)``;
           default the Python spelling, ``overwrite=True``).
+
+        A rerun into ``out_dir`` cuts only the targets whose outputs are not
+        done (:mod:`cutout_cli.batch.done`), replacing outputs that are
+        incomplete or record another request; the manifest, the single
+        file and the grid are replaced by every run.
     """
     settings = batch_options(**options)
     if dry_run:
@@ -155,7 +158,8 @@ def run_tasks(plan: Plan, place, outputs: Outputs, namer, *, chunk: int, progres
 
 def _plan(repo, targets, settings: BatchOptions) -> Plan:
     defaults = settings.targets
-    table = read_targets(targets, defaults.size, defaults.band, spell=settings.spell)
+    table = read_targets(targets, defaults.size, defaults.band, spell=settings.spell, columns=defaults.columns,
+                         format_in=defaults.format_in)
     return plan_batch(repo, table, defaults.dataset_type)
 
 

@@ -9,7 +9,6 @@ bytes buffer per column.  Rows count from 1 in file order (blank lines skipped).
 from __future__ import annotations
 
 import bisect
-import csv
 import os
 import re
 import unicodedata
@@ -20,11 +19,9 @@ import numpy as np
 
 from ..errors import CutoutError, InputError, python_spelling
 from ..sky.parse import Size, parse_dec, parse_ra, parse_size
+from .target_formats import FIELDS, open_target_list, resolve_columns, table_cells, text_cells
 
-REQUIRED_COLUMNS = ("id", "ra", "dec")
-OPTIONAL_COLUMNS = ("size", "band")
 MAX_STEM = 80
-MAX_FIELD = 16 * 1024 * 1024  # csv's default 128 kB would fail a whole list on one long line
 
 
 class TextColumn:
@@ -115,6 +112,7 @@ class TargetTable:
         self._size, self._band, self._target = array("i"), array("i"), array("i")
         self.num_targets = 0
         self._sizes, self._bands = _Interned(), _Interned()
+        self._default_size: tuple = (None, -1)
         self.errors: dict[int, str] = {}
 
     def __len__(self) -> int:
@@ -158,8 +156,10 @@ class TargetTable:
             ra, dec = parse_ra(ra_text), parse_dec(dec_text)
             if isinstance(size, str):  # the row's own size
                 size_code = self._sizes.code(size, parse_size)
-            elif size is not None:  # the default
-                size_code = self._sizes.code(str(size), lambda _: size)
+            elif size is not None:  # the default, interned once
+                if self._default_size[0] is not size:
+                    self._default_size = (size, self._sizes.code(str(size), lambda _: size))
+                size_code = self._default_size[1]
             else:
                 raise InputError("no size", "give {} or a size column", options=[("size", None)])
             if not band:
@@ -190,58 +190,40 @@ class TargetTable:
         return self.sizes[code] if code >= 0 else None
 
 
-def read_targets(source, size: Size | None = None, band: str | None = None, *,
-                 spell=python_spelling) -> TargetTable:
-    """A :class:`TargetTable` from a CSV path or an iterable of mappings.
+def read_targets(source, size: Size | None = None, band: str | None = None, *, spell=python_spelling,
+                 columns: dict | None = None, format_in: str | None = None) -> TargetTable:
+    """A :class:`TargetTable` from a target list: a path (``"-"``: standard input), an astropy Table or an
+    iterable of mappings.
 
-    Columns ``id``, ``ra``, ``dec`` are required (names case-insensitive);
-    ``size`` and ``band`` are optional and override ``size`` and ``band``.
-    Problems with one row are recorded on the table (options named in their
-    messages spelled by ``spell``); problems with the list itself (missing
-    file or columns, no rows) raise :class:`InputError`.
+    Files are read as :func:`~.target_formats.open_target_list` says (CSV,
+    ECSV, FITS, VOTable, ...; ``format_in`` names the format).  Columns id, ra,
+    dec are required, found by name or alias (:data:`~.target_formats.ALIASES`,
+    case-insensitive) or named in ``columns`` (``{"ra": "RA_ICRS"}``); ``size``
+    and ``band`` are optional and override ``size`` and ``band``.  Problems
+    with one row are recorded on the table (options named in their messages
+    spelled by ``spell``); problems with the list itself (missing file or
+    columns, no rows) raise :class:`InputError`.
     """
     table = TargetTable("target list", spell=spell)
     if isinstance(source, (str, os.PathLike)):
-        return _read_csv(source, size, band, table)
-    rows = [{str(k).strip().lower(): "" if v is None else str(v) for k, v in dict(r).items()} for r in source]
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    return _fill(columns, ([r.get(c, "") for c in columns] for r in rows), size, band, table)
+        opened = open_target_list(source, format_in)
+        table.source = opened.source
+        return _fill(opened.columns, opened.cells, size, band, table, columns)
+    if hasattr(source, "colnames"):  # an astropy Table: units are honoured as for a file
+        return _fill(list(source.colnames), table_cells(source), size, band, table, columns)
+    rows = [{str(k).strip(): "" if v is None else str(v) for k, v in dict(r).items()} for r in source]
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return _fill(names, text_cells([r.get(c, "") for c in names] for r in rows), size, band, table, columns)
 
 
-def _read_csv(path, size, band, table: TargetTable) -> TargetTable:
-    try:
-        handle = open(path, newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"target list {path} does not exist") from None
-    except OSError as err:
-        raise InputError(f"cannot read target list {path}: {err.strerror}") from None
-    with handle:
-        try:
-            csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD))
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise InputError(f"target list {path} is empty", "the first line names the columns: id,ra,dec")
-            table.source = f"target list {path}"
-            return _fill([c.strip().lower() for c in header], reader, size, band, table)
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise InputError(f"cannot read target list {path}: {err}") from None
-
-
-def _fill(columns: list[str], lines, size, band, table: TargetTable) -> TargetTable:
+def _fill(names: list[str], select, size, band, table: TargetTable, columns: dict | None) -> TargetTable:
+    """Add the rows of ``select`` (a :attr:`~.target_formats.TargetList.cells`) to ``table``."""
     source = table.source
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise InputError(f"{source} lacks column(s) {', '.join(missing)} (found: {', '.join(columns) or 'none'})",
-                         "the first line must name id,ra,dec")
-    if size is None and "size" not in columns:  # every row would fail: before any work
+    index = resolve_columns(names, source, columns)
+    if size is None and index[FIELDS.index("size")] is None:  # every row would fail: before any work
         raise InputError(f"no cutout size: {source} has no size column", "give {} or add a size column",
                          options=[("size", None)])
-    index = [columns.index(c) if c in columns else None for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
-    for line in lines:
-        if not any(cell.strip() for cell in line):
-            continue
-        cells = [line[i].strip() if i is not None and i < len(line) else "" for i in index]
+    for cells in select(index):
         table.add(cells, default_size=size, default_band=band)
     if not len(table):
         raise InputError(f"{source} has no data rows")

@@ -64,6 +64,11 @@ def _parse_angle(text: str | float, what: str, example: str, sexagesimal_unit: f
     With ``hours_below`` (RA: 24), sexagesimal text not marked as degrees is hours and must lie
     in ``[0, hours_below)``.
     """
+    if type(text) is str:  # the fast path of a target list: plain decimal degrees
+        try:
+            return _finite(float(text), what, text.strip())
+        except ValueError:
+            pass
     if _is_quantity(text):
         text = _quantity_value(text, "deg", what, f"give {what} as an angle (u.deg, Angle)")
     if isinstance(text, (int, float)):

@@ -15,7 +15,13 @@ from ..state import pass_state
 
 
 @click.command("batch", context_settings={"max_content_width": 100})
-@click.argument("targets", type=click.Path(dir_okay=False))
+@click.argument("targets", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format-in", metavar="FORMAT",
+              help="The target list's format: csv, tsv, or an astropy Table format (ascii.ecsv, fits, votable, "
+                   "parquet, ascii.ipac, ...) [default: from the name's ending, then the content].")
+@click.option("--id-col", metavar="NAME", help="The column of target ids, when not id or an alias (name, objID, ...).")
+@click.option("--ra-col", metavar="NAME", help="The RA column, when not ra or an alias (ra_deg, RAJ2000, ...).")
+@click.option("--dec-col", metavar="NAME", help="The Dec column, when not dec or an alias (dec_deg, DEJ2000, ...).")
 @click.option("--size", metavar="SIZE", help="Cutout size (300, 60arcsec, 1arcmin, W,H); a 'size' column overrides it.")
 @click.option("--band", metavar="B", help="Band, or bands as g,r,i (one cutout each); a 'band' column overrides it.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory (created if missing).")
@@ -55,7 +61,12 @@ from ..state import pass_state
                    "one-line summary on stderr; table for --dry-run].")
 @pass_state
 def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
-    """Write one cutout per row of TARGETS (CSV with id, ra, dec; optional size, band).
+    """Write one cutout per row of TARGETS (id, ra, dec; optional size, band).
+
+    TARGETS: CSV (or tab-, ;- or blank-separated, .gz, # comments), any
+    table astropy reads (ECSV, FITS, VOTable, ...), or - for stdin.  Columns
+    by name, alias (name, objID, ra_deg, RAJ2000, ...: docs/targets.md) or
+    --id-col, --ra-col, --dec-col.
 
     Targets are grouped by coadd file; each file is opened once per task (at
     most 500 targets) and only the tiles under the boxes are read.  Files are
@@ -90,20 +101,29 @@ def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
         repo = state.repository()
         with Progress() as progress:
             result = run_batch(repo, targets, dry_run=dry_run, progress=progress, planes=parse_planes(planes),
-                               jobs=jobs or os.cpu_count() or 1, grid_title=os.path.basename(targets),
-                               spell=flag_spelling, **options)
-    counts = result.counts
+                               jobs=jobs or os.cpu_count() or 1, spell=flag_spelling,
+                               grid_title="standard input" if targets == "-" else os.path.basename(targets),
+                               **options)
     if dry_run:
-        plan = result.plan
-        echo_records(plan.summary(), fmt or "table")
-        diagnostic(f"plan: {len(plan.table)} targets, {plan.num_planned} in {len(plan.groups)} coadd file(s), "
-                   f"{counts['no_data']} without data, {counts['error']} invalid")
-        return
+        _report_plan(result, fmt)
+    else:
+        _report_run(result, fmt, options.get("single_file"))
+
+
+def _report_plan(result, fmt) -> None:
+    counts, plan = result.counts, result.plan
+    echo_records(plan.summary(), fmt or "table")
+    diagnostic(f"plan: {len(plan.table)} targets, {plan.num_planned} in {len(plan.groups)} coadd file(s), "
+               f"{counts['no_data']} without data, {counts['error']} invalid")
+
+
+def _report_run(result, fmt, single_file) -> None:
+    counts = result.counts
     num_targets, num_cutouts = result.plan.table.num_targets, sum(counts.values())
     if fmt:
         echo_records([{"targets": num_targets, "cutouts": num_cutouts, **counts, "manifest": result.manifest,
                        "grid": result.grid or ""}], fmt, single=True)
-    wrote = f"; {counts['ok']} cutouts in {options['single_file']}" if options.get("single_file") else ""
+    wrote = f"; {counts['ok']} cutouts in {single_file}" if single_file else ""
     # statuses count cutouts (a target per band); with one band a cutout is a target
     counted = f"{num_targets} targets" + (f", {num_cutouts} cutouts" if num_cutouts != num_targets else "")
     diagnostic(f"{counted}: {counts['ok']} ok, {counts['skipped']} skipped, "

@@ -1,14 +1,22 @@
 """Notebook display helpers: a grid of cutouts like the tutorial's figure of all targets.
 
-Pictures are Pillow images (Jupyter shows them inline); no matplotlib needed.
-Each panel is north up, east left (turned from the cutout's WCS: exact flips
-and quarter turns, a remaining rotation of the rendered picture), asinh
-stretch with its own zscale limits.
+Pictures are Pillow images (Jupyter shows them inline); matplotlib is never
+imported.  Each panel is north up, east left (turned from the cutout's WCS:
+exact flips and quarter turns, a remaining rotation of the rendered picture),
+asinh stretch between the "sky" limits of all the panels together
+(:func:`cutout_cli.writers.png.stretch_to_uint8`; ``scale="panel"``: each
+panel its own).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .writers.grid import render_grid, write_grid as write_panels
+from .writers.png import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["grid", "write_grid"]
 
@@ -20,12 +28,21 @@ def _panels(cutouts, labels):
 
 
 def grid(cutouts, labels=None, *, columns=None, panel_size: int = 160, title: str | None = None,
-         stretch: str = "asinh"):
-    """A PIL image of the cutouts in a labelled grid (``None`` entries show 'no data')."""
+         stretch: str = "asinh", limits: Limits = DEFAULT_LIMITS, softening: float | None = None,
+         scale: str = "shared") -> Image.Image:
+    """The cutouts in a labelled grid, as an RGB ``PIL.Image.Image`` (Jupyter shows it inline).
+
+    ``labels`` default to each cutout's ``id`` provenance, else its position in
+    ``cutouts``; a ``None`` entry is a dark-grey "no data" panel.  ``columns``
+    (default ``ceil(sqrt(n))``) panels of ``panel_size`` pixels per row, under
+    an optional ``title``; ``stretch``, ``limits``, ``softening`` and ``scale``
+    as in :func:`cutout_cli.writers.grid.write_grid`.
+    """
     return render_grid(_panels(list(cutouts), labels), columns=columns, panel_size=panel_size, title=title,
-                       stretch=stretch)
+                       stretch=stretch, limits=limits, softening=softening, scale=scale)
 
 
 def write_grid(path, cutouts, labels=None, *, overwrite: bool = False, **options):
-    """Write :func:`grid` to a PNG file, atomically (as ``cutout batch --grid``)."""
+    """Write :func:`grid` to ``path`` atomically (``.png``, or ``.jpg`` for JPEG; as ``cutout batch --grid``);
+    ``options`` are :func:`grid`'s.  Returns the ``pathlib.Path`` written."""
     return write_panels(path, _panels(list(cutouts), labels), overwrite=overwrite, **options)

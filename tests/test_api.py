@@ -174,6 +174,28 @@ def test_display_grid_of_cutouts(sample_patch33):
     assert picture.mode == "RGB" and picture.size[0] >= 128
 
 
+def test_display_works_without_matplotlib(sample_patch33, tmp_path):
+    """A notebook without matplotlib: a cutout, its PNG, a grid and its file, with matplotlib unimportable."""
+    code = f"""
+import sys
+sys.modules["matplotlib"] = None  # any import of matplotlib raises ImportError
+from PIL import Image
+from cutout_cli import Repository
+from cutout_cli.display import grid, write_grid
+repo = Repository({str(sample_patch33.root)!r})
+cuts = [repo.cutout({TARGET_11[0]}, {TARGET_11[1]}, 31, band="r"), None]
+picture = grid(cuts, ["11", "none"], panel_size=64, title="t", limits="zscale", scale="panel")
+assert isinstance(picture, Image.Image) and picture.mode == "RGB", type(picture)
+path = write_grid({str(tmp_path / "g.png")!r}, cuts, ["11", "none"], panel_size=64, title="t")
+cuts[0].to_png({str(tmp_path / "c.png")!r})
+assert "<img" in cuts[0]._repr_html_()
+print(type(path).__name__, Image.open(path).size == picture.size)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["PosixPath", "True"]
+
+
 def test_import_is_cheap():
     code = ("import sys, cutout_cli; from cutout_cli import Repository, Box; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'dask', 'fsspec', 'astropy', 'fitsio', 'PIL'}))")

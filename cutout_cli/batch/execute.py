@@ -51,7 +51,7 @@ class Outputs:
         settings = self.cutouts
         return Wanted(str(task.ids[i]), float(task.ra[i]), float(task.dec[i]), str(task.sizes[i]), task.bands[i],
                       settings.planes, settings.mode, settings.output_format,
-                      settings.stretch if settings.png else None)
+                      settings.picture if settings.png else None)
 
     def found(self, task, i: int) -> Found:
         """The state of the outputs of the task's ``i``-th target (:mod:`.done`); nothing is done with
@@ -175,8 +175,8 @@ def _cut_one(task, i: int, row: int, cut, outputs: Outputs, result: TaskResult) 
             cutout.writeto(fits_path, overwrite=settings.overwrite or found.fits != MISSING,
                            format=settings.output_format)
         if settings.png and not found.png_done:
-            cutout.to_png(png_path, stretch=settings.stretch, overwrite=settings.overwrite or found.png != MISSING,
-                          request=outputs.wanted(task, i).text)
+            cutout.to_png(png_path, stretch=settings.stretch, limits=settings.limits, softening=settings.softening,
+                          overwrite=settings.overwrite or found.png != MISSING, request=outputs.wanted(task, i).text)
     if not cutout.provenance["complete"]:
         notes.append("box extends beyond the coadd: NaN / NO_DATA filled")
     if notes:

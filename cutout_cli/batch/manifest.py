@@ -28,7 +28,7 @@ SUCCESS = (OK, SKIPPED)
 def run_request(outputs) -> dict:
     """The request columns every row shares, from :class:`~.options.CutoutOutputs`."""
     return {"planes": ",".join(outputs.planes).lower(), "mode": outputs.mode,
-            "stretch": outputs.stretch if outputs.png else ""}
+            "stretch": outputs.picture if outputs.png else ""}
 
 
 def manifest_records(plan, path_of, request: dict | None = None):

@@ -23,7 +23,8 @@ from ..sky.parse import Size, parse_size
 from ..storage.remote import REMOTE_READ_MODES
 from ..writers.lsst_images import OUTPUT_FORMATS
 from ..writers.outputs import is_stdout, picture_format
-from ..writers.png import STRETCHES
+from ..writers.grid import GRID_SCALES
+from ..writers.png import DEFAULT_LIMITS, Limits, check_picture_scale, stretch_text
 from .plan import DEFAULT_CHUNK
 
 __all__ = ["BatchOptions", "CutoutOutputs", "Execution", "Publishing", "RemoteReading", "TargetDefaults",
@@ -70,20 +71,28 @@ class TargetDefaults:
 class CutoutOutputs:
     """What each target gives: the planes read (:class:`~cutout_cli.cutouts.options.ReadOptions`),
     the FITS layout (``output_format``: ``afw`` or ``lsst-images``, :meth:`Cutout.writeto`), a PNG beside
-    each FITS cutout (with its stretch), and whether finished outputs are redone."""
+    each FITS cutout (drawn with ``stretch``, ``limits`` and ``softening``, as in
+    :func:`~cutout_cli.writers.png.stretch_to_uint8`), and whether finished outputs are redone."""
 
     planes: tuple = PLANES
     mode: str = "partial"
     max_pixels: int = DEFAULT_MAX_PIXELS
     png: bool = False
     stretch: str = "asinh"
+    limits: Limits = DEFAULT_LIMITS
+    softening: float | None = None
     overwrite: bool = False
     output_format: str = "afw"
 
     def __post_init__(self):
         object.__setattr__(self, "planes", self.read.planes)  # validated and upper-cased
-        _choice("stretch", self.stretch, STRETCHES)
+        check_picture_scale(self.stretch, self.limits, self.softening)
         _choice("output_format", self.output_format, OUTPUT_FORMATS)
+
+    @property
+    def picture(self) -> str:
+        """How the pictures are drawn, as their ``stretch`` text chunk and the manifest record it."""
+        return stretch_text(self.stretch, self.limits, self.softening)
 
     @property
     def read(self) -> ReadOptions:
@@ -132,16 +141,19 @@ class Execution:
 class Publishing:
     """What is made of the whole batch: ``single_file`` (every cutout in one FITS file instead of a
     file per target), ``rgb`` (``<id>_rgb.png`` colour pictures of targets with two or three bands)
-    and ``grid`` (a contact sheet of the first ``grid_max`` targets, titled ``grid_title``)."""
+    and ``grid`` (a contact sheet of the first ``grid_max`` targets, titled ``grid_title``; ``grid_scale``
+    ``shared``: one grey scale for every panel, ``panel``: each panel its own)."""
 
     grid: str | None = None
     grid_max: int = 100
     grid_title: str | None = None
+    grid_scale: str = "shared"
     rgb: bool = False
     single_file: str | None = None
 
     def __post_init__(self):
         _positive("grid_max", self.grid_max)
+        _choice("grid_scale", self.grid_scale, GRID_SCALES)
         if self.grid:
             picture_format(self.grid)  # a grid.tif is refused before any work
             if is_stdout(self.grid):

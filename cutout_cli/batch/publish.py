@@ -65,7 +65,9 @@ def publish(plan, paths: RowPaths, previews: dict, options, writer=None) -> tupl
     labels = grid_labels(plan.table, rows, colour=bool(publishing.rgb))
     panels = [_panel(label, previews.get(row)) for label, row in zip(labels, rows)]
     title = grid_title(publishing.grid_title, plan.table, len(panels), colour=bool(publishing.rgb))
-    write_grid(publishing.grid, panels, overwrite=True, title=title)
+    drawn = options.outputs
+    write_grid(publishing.grid, panels, overwrite=True, title=title, scale=publishing.grid_scale,
+               stretch=drawn.stretch, limits=drawn.limits, softening=drawn.softening)
     return manifest, os.fspath(publishing.grid)
 
 

@@ -81,8 +81,8 @@ def run_batch(repo, targets, out_dir, *, dry_run: bool = False, progress=None, a
           ``id_col``, ``ra_col``, ``dec_col`` (names not found as name or alias);
           rows without their own values: ``size`` (a ``Size`` or text), ``band``
           (several as ``"g,r,i"``: one cutout each), ``dataset_type``;
-        * each cutout: ``planes``, ``mode``, ``max_pixels``, ``png``, ``stretch``,
-          ``overwrite`` (redo finished targets; default: skip them);
+        * each cutout: ``planes``, ``mode``, ``max_pixels``, ``png`` (drawn with
+          ``stretch``, ``limits``, ``softening``), ``overwrite`` (redo finished targets);
         * remote coadds: ``remote_read`` (``auto``, ``ranged`` or ``download``),
           ``download_threshold``, ``scratch_dir``;
         * where tasks run: ``jobs`` (local worker processes, started before the
@@ -90,7 +90,7 @@ def run_batch(repo, targets, out_dir, *, dry_run: bool = False, progress=None, a
           ``scheduler_file`` (a Dask cluster), ``chunk`` (targets per task);
         * the whole batch: ``single_file`` (all cutouts in one FITS file),
           ``rgb`` (``<id>_rgb.png`` of two or three bands), ``grid``,
-          ``grid_max``, ``grid_title``;
+          ``grid_max``, ``grid_title``, ``grid_scale`` (``shared`` or ``panel``);
         * ``spell``: how messages name an option (``spell(parameter, value)``;
           default the Python spelling, ``overwrite=True``).
 

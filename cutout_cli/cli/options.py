@@ -3,6 +3,8 @@ imports every command module)."""
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from ..errors import InputError
@@ -23,8 +25,61 @@ max_pixels_option = click.option("--max-pixels", type=click.IntRange(1), default
 dataset_type_option = click.option("--dataset-type", metavar="NAME", help="Dataset type (default deep_coadd).")
 planes_option = click.option("--planes", default="image,mask,variance", show_default=True,
                              help="Planes to write, comma-separated.")
-stretch_option = click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh",
-                              show_default=True, help="PNG stretch (limits: the sky level minus 2 noise sigmas to the 99.9th percentile).")
+
+
+def picture_options(command):
+    """--stretch, --limits, --vmin/--vmax and --softening: how pictures map pixel values to grey
+    (read together by :func:`picture_scale`)."""
+    decorators = [
+        click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh",
+                     show_default=True, help="Picture curve between the limits."),
+        click.option("--limits", metavar="L", help="Picture limits (black, white): sky (default: the sky level "
+                     "minus 2 noise sigmas to the 99.9th percentile), zscale, minmax, P% (99.5%), LO,HI% "
+                     "(1,99.8%), or VMIN,VMAX in image units."),
+        click.option("--vmin", type=float, help="Black at this value (image units; with --vmax)."),
+        click.option("--vmax", type=float, help="White at this value (image units; with --vmin)."),
+        click.option("--softening", type=float, metavar="A",
+                     help="asinh softening in (0, 1], a fraction of the range (smaller: faint parts brighter) "
+                          "[default: 3 sky noise sigmas with sky limits, else 0.1]."),
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command
+
+
+def picture_scale(stretch: str, limits: str | None, vmin: float | None, vmax: float | None,
+                  softening: float | None) -> dict:
+    """The ``stretch``, ``limits`` and ``softening`` keywords of the picture writers from the options of
+    :func:`picture_options`; InputError (exit 2) for a bad or contradictory combination."""
+    from ..writers.png import DEFAULT_LIMITS, check_picture_scale  # numpy: not for --help
+
+    if (vmin is None) != (vmax is None):
+        raise InputError(f"--{'vmin' if vmax is None else 'vmax'} needs its partner",
+                         "give both --vmin and --vmax, or --limits")
+    if vmin is not None:
+        if limits:
+            raise InputError("--limits and --vmin/--vmax both set the limits", "give one of them")
+        for name, value in (("--vmin", vmin), ("--vmax", vmax)):
+            if not math.isfinite(value):
+                raise InputError(f"{name} {value:g} is not a finite number", f"give {name} in image units")
+        if not vmin < vmax:
+            raise InputError(f"--vmin {vmin:g} is not below --vmax {vmax:g}", "give --vmin < --vmax")
+        limits = (vmin, vmax)
+    given = limits
+    if limits and "%" not in limits and "," in limits:
+        try:
+            limits = tuple(float(v) for v in limits.split(","))
+        except ValueError:
+            pass  # refused below
+    scale = {"stretch": stretch, "limits": limits or DEFAULT_LIMITS, "softening": softening}
+    try:
+        check_picture_scale(**scale)
+    except InputError as err:
+        if err.message.startswith("bad limits"):
+            raise InputError(f"bad --limits {given!r}", "give sky, zscale, minmax, P% (99.5%), LO,HI% (1,99.8%) "
+                             "or VMIN,VMAX with VMIN < VMAX") from None
+        raise InputError(err.message.replace("bad asinh softening", "bad --softening"), err.hint) from None
+    return scale
 
 
 def parse_planes(text: str) -> tuple[str, ...]:

@@ -309,6 +309,14 @@ def _softening(softening: float | None, noise: float | None, span: float) -> flo
     return ASINH_A
 
 
+def check_picture_scale(stretch: str = "asinh", limits: Limits = DEFAULT_LIMITS,
+                        softening: float | None = None) -> None:
+    """InputError for an unknown ``stretch``, malformed ``limits`` or a bad ``softening`` (before any work)."""
+    _check_stretch(stretch)
+    _parse_limits(limits)
+    check_softening(softening)
+
+
 def check_softening(softening: float | None) -> None:
     """InputError unless ``softening`` is None or in (0, 1]."""
     if softening is not None and not (math.isfinite(softening) and 0.0 < softening <= 1.0):

@@ -9,7 +9,8 @@ import click
 from ...errors import EXIT_PARTIAL
 from ...storage.remote import DOWNLOAD_THRESHOLD
 from ...writers.lsst_images import OUTPUT_FORMATS
-from ..options import dataset_type_option, max_pixels_option, parse_planes, planes_option
+from ..options import (dataset_type_option, max_pixels_option, parse_planes, picture_options, picture_scale,
+                       planes_option)
 from ..output import FORMATS, Progress, diagnostic, echo_records, flag_spelling
 from ..state import pass_state
 
@@ -34,8 +35,9 @@ from ..state import pass_state
 @planes_option
 @click.option("--mode", type=click.Choice(["partial", "strict"]), default="partial", show_default=True,
               help="partial: pixels outside the coadd are NaN / NO_DATA; strict: such a target fails.")
-@click.option("--stretch", type=click.Choice(["asinh", "linear", "sqrt", "log"]), default="asinh", show_default=True,
-              help="How --png pictures map pixel values to grey.")
+@picture_options
+@click.option("--grid-scale", type=click.Choice(["shared", "panel"]), default="shared", show_default=True,
+              help="Grid panels drawn on one grey scale (from all panels), or each on its own.")
 @click.option("--overwrite", is_flag=True,
               help="Redo every target (default: skip targets whose outputs are done; cut the others).")
 @click.option("--allow-no-data", is_flag=True,
@@ -60,7 +62,7 @@ from ..state import pass_state
               help="Also print the counts (with --dry-run: the plan) as a record on stdout [default: only the "
                    "one-line summary on stderr; table for --dry-run].")
 @pass_state
-def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
+def command(state, *, targets, dry_run, fmt, jobs, planes, stretch, limits, vmin, vmax, softening, **options):
     """Write one cutout per row of TARGETS (id, ra, dec; optional size, band).
 
     TARGETS: CSV (or tab-, ;- or blank-separated, .gz, # comments), any
@@ -75,7 +77,7 @@ def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
     request.  A bad row never stops the batch.
 
     Safe for cron: a rerun cuts only what is not done (missing, incomplete,
-    or made with another size, planes, band, mode or stretch: those are
+    or made with another size, planes, band, mode or picture scale: those are
     re-cut) and never touches complete outputs; the manifest, --grid and
     --single-file are rewritten by every run; a killed run leaves no partial
     file; two runs cannot write into one OUT.  SIGINT, SIGTERM and SIGHUP stop
@@ -97,13 +99,14 @@ def command(state, *, targets, dry_run, fmt, jobs, planes, **options):
     from ...batch.run import run_batch  # numpy, astropy: not for --help
     from ...batch.stopping import stop_on_signals
 
+    scale = picture_scale(stretch, limits, vmin, vmax, softening)
     with stop_on_signals():
         repo = state.repository()
         with Progress() as progress:
             result = run_batch(repo, targets, dry_run=dry_run, progress=progress, planes=parse_planes(planes),
                                jobs=jobs or os.cpu_count() or 1, spell=flag_spelling,
                                grid_title="standard input" if targets == "-" else os.path.basename(targets),
-                               **options)
+                               **scale, **options)
     if dry_run:
         _report_plan(result, fmt)
     else:

@@ -13,7 +13,8 @@ from ...writers.lsst_images import OUTPUT_FORMATS
 from ...writers.outputs import COMPRESSIONS, STDOUT
 from ...writers.paths import per_band
 from ..options import (dataset_type_option, dec_option, format_option, max_pixels_option, origin_option, parse_bands,
-                       parse_planes, patch_option, planes_option, ra_option, size_option, stretch_option, tract_option)
+                       parse_planes, patch_option, picture_options, picture_scale, planes_option, ra_option,
+                       size_option, tract_option)
 from ..output import diagnostic, render
 from ..state import pass_state
 
@@ -49,13 +50,13 @@ PARTIAL_NOTE = "note: the box extends beyond the data; missing pixels are NaN (I
 @planes_option
 @click.option("--mode", type=click.Choice(["partial", "strict"]), default="partial", show_default=True,
               help="partial: pixels outside the data are NaN / NO_DATA; strict: such a box is an error.")
-@stretch_option
+@picture_options
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @max_pixels_option
 @format_option
 @pass_state
 def command(state, *, fits_file, ra, dec, size, band, tract, patch, box_text, pos, mask_outside, origin, dataset_type,
-            output, output_format, compress, png, rgb, planes, mode, stretch, overwrite, max_pixels, fmt):
+            output, output_format, compress, png, rgb, planes, mode, overwrite, max_pixels, fmt, **picture):
     """Cut one box out of a coadd (or of FITS_FILE) and write it.
 
     The box is either centred on --ra/--dec with --size (tract and patch
@@ -88,6 +89,7 @@ def command(state, *, fits_file, ra, dec, size, band, tract, patch, box_text, po
     if not output and not png and not rgb:
         raise InputError("nothing to write", "give -o OUT.fits, --png OUT.png and/or --rgb OUT.png")
     options = ReadOptions(planes=parse_planes(planes), mode=mode, max_pixels=max_pixels)
+    scale = picture_scale(**picture)
     bands = parse_bands(band)
     paths = _output_paths(output, png, rgb, bands, overwrite=overwrite, compress=compress)
     request = request_from_options(ra=ra, dec=dec, size=size, tract=tract, patch=patch, box=box_text, pos=pos,
@@ -99,7 +101,7 @@ def command(state, *, fits_file, ra, dec, size, band, tract, patch, box_text, po
         repo = state.repository()
         cutouts = [request.from_repository(repo, b, dataset_type=dataset_type, options=options) for b in bands]
     writer = {"format": output_format, "remote": state.remote_options(), "overwrite": overwrite, "compress": compress}
-    records = [_write(cutout, fits_path, png_path, stretch=stretch, writer=writer, centred=request.centred,
+    records = [_write(cutout, fits_path, png_path, scale=scale, writer=writer, centred=request.centred,
                       from_file=bool(fits_file)) for cutout, (fits_path, png_path) in zip(cutouts, paths)]
     if rgb:
         write_colour(rgb, [cutout.display_plane() for cutout in cutouts], overwrite=overwrite, wcs=cutouts[0].wcs)
@@ -159,12 +161,12 @@ def _check_stdout(output, png, rgb, bands) -> None:
                          "give a file name with {band}, e.g. 'out_{band}.fits', or a single --band")
 
 
-def _write(cutout, fits_path, png_path, *, stretch: str, writer: dict, centred: bool, from_file: bool) -> dict:
-    """Write one cutout's files (``writer``: :meth:`Cutout.writeto`'s options); its record (dataset, files,
-    centre, box, completeness)."""
+def _write(cutout, fits_path, png_path, *, scale: dict, writer: dict, centred: bool, from_file: bool) -> dict:
+    """Write one cutout's files (``writer``: :meth:`Cutout.writeto`'s options, ``scale``: the picture's
+    stretch, limits and softening); its record (dataset, files, centre, box, completeness)."""
     compression = cutout.writeto(fits_path, **writer) if fits_path else ""
     if png_path:
-        cutout.to_png(png_path, stretch=stretch, overwrite=writer["overwrite"])
+        cutout.to_png(png_path, overwrite=writer["overwrite"], **scale)
     provenance = cutout.provenance
     record = {} if from_file else {key: provenance[key] for key in ("tract", "patch", "band")}
     if "source_ids" in provenance:

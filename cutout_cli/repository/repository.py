@@ -324,11 +324,12 @@ class Repository:
     def batch(self, targets, out_dir, size=None, band: str | None = None, **options) -> list[dict]:
         """Cutouts for many targets, written to ``out_dir``; returns the manifest rows.
 
-        ``targets`` is a CSV path or an iterable of mappings with ``id``,
-        ``ra``, ``dec`` (optional ``size``, ``band``).  ``options`` are those of
-        :func:`cutout_cli.batch.run.run_batch` (``planes``, ``png``, ``mode``,
-        ``overwrite``, ``dataset_type``, ...).  The manifest is also written to
-        ``out_dir/manifest.csv``.
+        ``targets`` is a target list (CSV, ECSV, FITS, VOTable, ... path),
+        an astropy Table (angle units honoured) or an iterable of mappings with
+        ``id``, ``ra``, ``dec`` (or aliases, docs/targets.md; optional ``size``,
+        ``band``).  ``options`` are those of :func:`cutout_cli.batch.run.run_batch`
+        (``planes``, ``png``, ``mode``, ``overwrite``, ``ra_col``, ``limits``, ...).
+        The manifest is also written to ``out_dir/manifest.csv``.
         """
         from ..batch.run import run_batch  # the one documented upward import: the batch layer runs over us
 

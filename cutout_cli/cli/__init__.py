@@ -48,7 +48,7 @@ COMMANDS = ("query", "bbox", "subset", "batch", "index", "serve")
 NO_REPOSITORY = {"index"}
 #: Global option -> the :class:`CliState` field it sets (``verbose`` counts: occurrences add up).
 GLOBAL_FIELDS = {"repo": "repo_root", "collections": "collections", "anon": "anon", "endpoint_url": "endpoint_url",
-                 "verbose": "verbosity", "quiet": "quiet"}
+                 "cache_dir": "cache_dir", "verbose": "verbosity", "quiet": "quiet"}
 
 
 class LazyGroup(click.Group):
@@ -94,16 +94,20 @@ def _set_global(ctx, param, value):
 @click.option("--anon", is_flag=True, help="S3: unsigned requests, for public buckets (no credentials).")
 @click.option("--endpoint-url", metavar="URL",
               help="S3: endpoint of an S3-compatible store. [env: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL]")
+@click.option("--cache-dir", metavar="DIR",
+              help="Remote files: keep their headers and tile tables in DIR, so that a later read fetches only "
+                   "tiles (size-bounded: $CUTOUT_CACHE_MAX_MB, default 256). [env: CUTOUT_CACHE_DIR]")
 @click.option("-v", "--verbose", count=True,
               help="More diagnostics on stderr (-v shows tracebacks of internal errors; repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.version_option(__version__, prog_name="cutout")
 @click.pass_context
-def cli(ctx, repo, collections, anon, endpoint_url, verbose, quiet):
+def cli(ctx, repo, collections, anon, endpoint_url, cache_dir, verbose, quiet):
     state = ctx.ensure_object(CliState)
     state.repo_root = repo or os.environ.get("CUTOUT_REPO")
     state.collections = collections
     state.anon, state.endpoint_url = anon, endpoint_url or None
+    state.cache_dir = cache_dir
     state.verbosity, state.quiet = verbose, quiet
 
 

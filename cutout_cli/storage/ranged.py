@@ -2,7 +2,8 @@
 
 Small reads (FITS header blocks) fetch a little ahead, doubled while reads are
 sequential; larger reads (tables) fetch exactly what is missing.  Fetched
-bytes are kept, so headers and tile descriptor tables are fetched once.
+bytes are kept, so headers and tile descriptor tables are fetched once (and,
+with a cache directory, saved for the next open: :mod:`.header_cache`).
 :meth:`RangeReader.prefetch` brings given byte ranges in with few requests
 (near ranges coalesced) for the next reads, and :meth:`RangeReader.release`
 drops them.  fsspec's own caches either pull large blocks (readahead, block
@@ -45,10 +46,10 @@ class RangeReader(io.RawIOBase):
         self.name = url
         self.mode = "rb"
         self._options = options
-        self._raw = raw if raw is not None else open_file(url, options)
+        self._raw, self._version = (raw, None) if raw is not None else open_file(url, options)
         self.size = int(raw.seek(0, io.SEEK_END) if raw is not None else self._raw.size)
         self._base = 0  # where the window read begins in the object (a zip member's data)
-        self._end = self.size  # and where it ends
+        self._end = self._object_size = self.size  # and where it ends
         self._pos = 0
         self._kept = _Extents()
         self._transient = _Extents()
@@ -56,6 +57,11 @@ class RangeReader(io.RawIOBase):
         self._last_end = -1
         self.requests = 0
         self.bytes_fetched = 0
+        self._cache = options.header_cache() if options is not None and raw is None else None
+        self._kept_new = False  # bytes kept since the cache's entry was loaded: the entry is saved on close
+        if self._cache is not None:
+            for start, data in self._cache.load(url, self._end, self._version):
+                self._kept.add(start, data)
 
     @classmethod
     def local(cls, path: str) -> RangeReader:
@@ -108,6 +114,8 @@ class RangeReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
+            if self._cache is not None and self._kept_new:
+                self._cache.store(self.name, self._object_size, self._version, self._kept.items())
             raw, self._raw = self._raw, None
             self._kept, self._transient = _Extents(), _Extents()
             if raw is not None:
@@ -126,6 +134,7 @@ class RangeReader(io.RawIOBase):
         """Fetch what is missing of ``[start, end)`` now, and keep it (like headers and tables)."""
         for gap_start, gap_end in self._kept.gaps(self._base + start, min(self._base + end, self._end)):
             self._kept.add(gap_start, self._fetch(gap_start, gap_end))
+            self._kept_new = True
 
     def prefetch(self, ranges) -> None:
         """Fetch byte ranges ``[(start, end), ...]`` for the next reads, coalescing near ones; the
@@ -151,6 +160,7 @@ class RangeReader(io.RawIOBase):
             if len(data) > KEEP_LIMIT:
                 return self._assemble_uncached(start, end, gap_start, data)
             self._kept.add(gap_start, data)
+            self._kept_new = True
         return self._kept.get(start, end)
 
     def _assemble_uncached(self, start, end, fetched_start, fetched):
@@ -270,6 +280,10 @@ class _Extents:
         if pos < end:
             out.append((pos, end))
         return out
+
+    def items(self) -> list[tuple[int, bytes]]:
+        """Every extent, ``(start, bytes)``, in order."""
+        return list(zip(self._starts, self._data))
 
     def next_start(self, pos: int) -> int:
         """Start of the first extent beginning after ``pos`` (a read-ahead stops there)."""

@@ -40,6 +40,7 @@ REMOTE_READ_MODES = ("auto", "ranged", "download")
 #: seconds for which a size seen by :func:`exists` answers :func:`open_file`'s own size lookup (one
 #: request fewer per cold file); longer would risk a size that changed meanwhile
 SIZE_MEMORY = 30.0
+DEFAULT_CACHE_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ class RemoteOptions:
     retries : int
         Retries of a transient failure (``$CUTOUT_REMOTE_RETRIES``, default 3), with
         exponential backoff from 0.25 s.
+    cache_dir : str, optional
+        A folder for the headers and tile tables of remote files (``--cache-dir``,
+        ``$CUTOUT_CACHE_DIR``; :mod:`~cutout_cli.storage.header_cache`): a second
+        read of a file fetches only its tiles.  Default: no cache.
+    cache_max_bytes : int
+        The cache's size bound (``$CUTOUT_CACHE_MAX_MB``, default 256 MiB).
     """
 
     anon: bool = False
@@ -66,14 +73,29 @@ class RemoteOptions:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     backoff: float = field(default=BACKOFF, compare=False)
+    # not compared: the same filesystem (and its open connections) serves runs with and without a cache
+    cache_dir: str | None = field(default=None, compare=False)
+    cache_max_bytes: int = field(default=DEFAULT_CACHE_MAX_BYTES, compare=False)
 
     @classmethod
-    def from_env(cls, anon: bool | None = None, endpoint_url: str | None = None) -> RemoteOptions:
+    def from_env(cls, anon: bool | None = None, endpoint_url: str | None = None,
+                 cache_dir: str | None = None) -> RemoteOptions:
         """Options from arguments, falling back to the environment."""
         endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+        cache_mb = _env_number("CUTOUT_CACHE_MAX_MB", DEFAULT_CACHE_MAX_BYTES / 2**20, float, 0.0)
         return cls(anon=bool(anon), endpoint_url=endpoint,
                    timeout=_env_number("CUTOUT_REMOTE_TIMEOUT", DEFAULT_TIMEOUT, float, 0.001),
-                   retries=_env_number("CUTOUT_REMOTE_RETRIES", DEFAULT_RETRIES, int, 0))
+                   retries=_env_number("CUTOUT_REMOTE_RETRIES", DEFAULT_RETRIES, int, 0),
+                   cache_dir=cache_dir or os.environ.get("CUTOUT_CACHE_DIR") or None,
+                   cache_max_bytes=int(cache_mb * 2**20))
+
+    def header_cache(self):
+        """The :class:`~.header_cache.HeaderCache` of :attr:`cache_dir` (None without one)."""
+        if not self.cache_dir:
+            return None
+        from .header_cache import HeaderCache
+
+        return HeaderCache(self.cache_dir, self.cache_max_bytes)
 
 
 def _env_number(name: str, default, kind, minimum):
@@ -166,7 +188,16 @@ def call(fn, url: str, options: RemoteOptions, what: str = "read"):
 
 # -- operations -------------------------------------------------------------------------
 
-_SIZES: dict[str, tuple[int, float]] = {}  # url -> (size, when): what exists() saw, for open_file
+_SIZES: dict[str, tuple[int, str | None, float]] = {}  # url -> (size, version, when): what exists() saw
+
+
+def version_of(info: dict) -> str | None:
+    """The version of an object from its fsspec info: the ``ETag``, else its last modification time (None
+    when the server gives neither)."""
+    for key in ("ETag", "etag", "LastModified", "Last-Modified", "last_modified", "mtime"):
+        if info.get(key):
+            return f"{key}={info[key]}"
+    return None
 
 
 def exists(url: str, options: RemoteOptions) -> bool:
@@ -183,7 +214,7 @@ def exists(url: str, options: RemoteOptions) -> bool:
             return False
         is_file = info.get("type", "file") == "file"
         if is_file and info.get("size") is not None and info.get("partial", True):  # ranged reads allowed
-            _SIZES[url] = (int(info["size"]), time.monotonic())
+            _SIZES[url] = (int(info["size"]), version_of(info), time.monotonic())
         return is_file
 
     return call(check, url, options, "look up")
@@ -207,16 +238,26 @@ def glob(pattern: str, options: RemoteOptions) -> list[str]:
 
 
 def open_file(url: str, options: RemoteOptions):
-    """A random-access fsspec file with no read cache (every read is one ranged request)
-    and its size; the size lookup (HEAD) is where a missing object or denied access shows."""
+    """A random-access fsspec file with no read cache (every read is one ranged request), and the
+    object's version (:func:`version_of`, or None).  The size lookup (HEAD), skipped when :func:`exists`
+    just made it, is where a missing object or denied access shows."""
     fs = filesystem(url, options)
     known = _SIZES.pop(url, None)
-    size = {"size": known[0]} if known and time.monotonic() - known[1] < SIZE_MEMORY else {}
-    handle = call(lambda: fs.open(_fs_path(url), "rb", cache_type="none", **size), url, options, "open")
+    size = version = None
+    if known and time.monotonic() - known[2] < SIZE_MEMORY:
+        size, version = known[0], known[1]
+    elif url[:5].lower() != "s3://":  # fsspec's HTTP open keeps its HEAD's answer to itself: ask here
+        info = call(lambda: fs.info(_fs_path(url)), url, options, "open")
+        ranged = info.get("size") is not None and info.get("partial", True)
+        size, version = (int(info["size"]) if ranged else None), version_of(info)
+    opened = {"size": size} if size is not None else {}
+    handle = call(lambda: fs.open(_fs_path(url), "rb", cache_type="none", **opened), url, options, "open")
     if getattr(handle, "size", None) is None:
         handle.close()
         raise DataError(f"the server of {url} does not report its size", "serve it with a Content-Length")
-    return handle
+    if size is None and version is None:  # an S3 file opened without a size has looked itself up
+        version = version_of(getattr(handle, "_details", None) or {})
+    return handle, version
 
 
 def download(url: str, directory: str, options: RemoteOptions) -> str:

@@ -25,6 +25,10 @@ __all__ = ["RangeReader", "coalesce"]
 
 READAHEAD = 5760  # the first fetch of a small read: two FITS header blocks; doubled while reads are sequential
 MAX_READAHEAD = 64 * 1024
+# The first fetch of a file: a speculative read of its start, which in the coadd layouts holds the
+# primary header, the first plane's header and its tile table (a round trip each, otherwise) and
+# costs 3 ms at 100 Mbit/s
+FIRST_READ = 32 * 1024
 SMALL_READ = READAHEAD  # reads up to this size get read-ahead (header blocks); larger ones are exact
 MERGE_GAP = 64 * 1024  # prefetch ranges closer than this are fetched as one request
 KEEP_LIMIT = 4 * 1024 * 1024  # fetched misses larger than this are not kept
@@ -155,7 +159,8 @@ class RangeReader(io.RawIOBase):
             if end - start <= SMALL_READ:
                 self._readahead = min(2 * self._readahead, MAX_READAHEAD) if gap_start == self._last_end \
                     else READAHEAD
-                fetch_end = max(gap_end, min(gap_start + self._readahead, self._end, self._kept.next_start(gap_start)))
+                ahead = FIRST_READ if self._last_end < 0 else self._readahead
+                fetch_end = max(gap_end, min(gap_start + ahead, self._end, self._kept.next_start(gap_start)))
             data = self._fetch(gap_start, fetch_end)
             if len(data) > KEEP_LIMIT:
                 return self._assemble_uncached(start, end, gap_start, data)

@@ -24,7 +24,7 @@ from ..storage.remote import REMOTE_READ_MODES
 from ..writers.lsst_images import OUTPUT_FORMATS
 from ..writers.outputs import is_stdout, picture_format
 from ..writers.grid import GRID_SCALES
-from ..writers.png import DEFAULT_LIMITS, Limits, check_picture_scale, stretch_text
+from ..writers.png import DEFAULT_LIMITS, STRETCHES, Limits, check_picture_scale, stretch_text
 from .plan import DEFAULT_CHUNK
 
 __all__ = ["BatchOptions", "CutoutOutputs", "Execution", "Publishing", "RemoteReading", "TargetDefaults",
@@ -86,6 +86,7 @@ class CutoutOutputs:
 
     def __post_init__(self):
         object.__setattr__(self, "planes", self.read.planes)  # validated and upper-cased
+        _choice("stretch", self.stretch, STRETCHES)  # the message names the keyword
         check_picture_scale(self.stretch, self.limits, self.softening)
         _choice("output_format", self.output_format, OUTPUT_FORMATS)
 

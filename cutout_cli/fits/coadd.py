@@ -29,6 +29,7 @@ for north-up coadds) row of the file.  MASK pixels come back as int32 (afw's
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -306,9 +307,28 @@ class CoaddFile:
         when every compressed plane is read by :mod:`cutout_cli.fits.tiles`, the one
         whose decoding is estimated longest is read on the second thread while
         this one reads the others, if its tiles are large enough to be worth it
-        (:data:`SECOND_THREAD_MIN_US_PER_TILE`).
+        (:data:`SECOND_THREAD_MIN_US_PER_TILE`).  From a remote file the tiles
+        of every plane are fetched together first (one round trip, not one per
+        plane).
         """
         planes = list(planes)
+        with self._tiles_fetched_together(planes, box):
+            return self._read_planes(planes, box)
+
+    def _tiles_fetched_together(self, planes, box: Box):
+        """A context in which the remote tiles under ``box`` of every plane are fetched (concurrently, before
+        the reads) and held; a null context for a local file, one plane, or a plane read otherwise."""
+        hold = getattr(self.source, "holding", None)
+        inside = box.intersection(self.bbox)
+        if hold is None or len(planes) < 2 or inside.is_empty or any(p not in self.planes for p in planes):
+            return contextlib.nullcontext()
+        readers = [self.plane_reader(p) for p in planes]
+        if not all(hasattr(r, "byte_ranges") for r in readers):
+            return contextlib.nullcontext()
+        rows, cols = inside.slices(self.xy0)
+        return hold([span for r in readers for span in r.byte_ranges(rows, cols)])
+
+    def _read_planes(self, planes: list, box: Box) -> dict:
         elsewhere = self._plane_for_second_thread(planes, box)
         if elsewhere is None:
             return {p: self.read(p, box) for p in planes}

@@ -35,6 +35,7 @@ not read, so damage after the last plane needed is not seen remotely.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -71,6 +72,7 @@ class RangedSource:
         self._span: int | None = None  # IMAGE header + tile table bytes: the read-ahead for the other planes
         self._image_index: int | None = None
         self.memo: dict = {}  # what the reading core derives from the headers (kept for this open only)
+        self.held = False  # the tiles of the planes being read were fetched together (:meth:`holding`)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -177,6 +179,18 @@ class RangedSource:
         if start < self.reader.size:
             self.reader.keep(start, start + min(self._span, MAX_HEADER_READ_AHEAD))
 
+    @contextlib.contextmanager
+    def holding(self, ranges):
+        """Fetch byte ``ranges`` (the tiles of several planes) concurrently and keep them while the planes
+        are read; dropped at the end."""
+        self.reader.prefetch(ranges)
+        self.held = True
+        try:
+            yield
+        finally:
+            self.held = False
+            self.reader.release()
+
     def read_bytes(self, offset: int, size: int) -> bytes:
         """``size`` bytes of the file from byte ``offset`` (fewer at its end), in one request."""
         return self.reader.peek_range(offset, min(offset + size, self.reader.size))
@@ -199,11 +213,17 @@ class RangedPlane(PlaneReader):
     def __init__(self, source: RangedSource, index: int):
         self._source, self._index = source, index
 
+    def byte_ranges(self, rows: slice, cols: slice) -> list[tuple[int, int]]:
+        """File byte ranges holding the pixels ``[rows, cols]`` (0-based array slices)."""
+        return self._byte_ranges(self._source.hdu(self._index), rows, cols)
+
     def read(self, rows: slice, cols: slice) -> np.ndarray:
         reader = self._source.reader
+        held = self._source.held  # fetched with the other planes: released by the source
         try:
             hdu = self._source.hdu(self._index)
-            reader.prefetch(self._byte_ranges(hdu, rows, cols))
+            if not held:
+                reader.prefetch(self._byte_ranges(hdu, rows, cols))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 data = np.asarray(hdu.section[rows, cols])
@@ -212,7 +232,8 @@ class RangedPlane(PlaneReader):
         except Exception as err:  # astropy raises many types for a broken file
             raise ReadFailure(first_line(err)) from None
         finally:
-            reader.release()
+            if not held:
+                reader.release()
         return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
 
     def _byte_ranges(self, hdu, rows: slice, cols: slice) -> list[tuple[int, int]]:

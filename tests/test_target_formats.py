@@ -202,3 +202,13 @@ def test_the_documented_aliases_are_the_ones_read():
     for field_name, aliases in ALIASES.items():
         documented = [a.strip() for a in rows[field_name].split(",")] if rows[field_name] != "(none)" else []
         assert documented == [a for a in aliases if a != field_name], field_name
+
+
+def test_ids_starting_with_a_hash_are_comments_only_in_text_lists(tmp_path):
+    """'#' starts a comment line in a text file; in mappings and astropy Tables it is part of an id."""
+    rows = [{"id": "#1", "ra": RA[0], "dec": DEC[0]}, {"id": "b", "ra": RA[1], "dec": DEC[1]}]
+    assert list(read_targets(rows, SIZE, "r").ids) == ["#1", "b"]
+    assert list(read_targets(Table(rows=rows), SIZE, "r").ids) == ["#1", "b"]
+    path = tmp_path / "t.csv"
+    path.write_text(f"id,ra,dec\n#1,{RA[0]},{DEC[0]}\nb,{RA[1]},{DEC[1]}\n")
+    assert list(read_targets(path, SIZE, "r").ids) == ["b"]

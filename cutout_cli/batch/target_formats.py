@@ -50,6 +50,7 @@ ASTROPY_FORMATS = {
     ".ipac": "ascii.ipac", ".tbl": "ascii.ipac", ".ecsv.gz": "ascii.ecsv",
 }
 DELIMITERS = {"csv": ",", "tsv": "\t"}  # format_in names of the fast path
+GZIP_MAGIC = b"\x1f\x8b"
 MAX_FIELD = 16 * 1024 * 1024  # csv's default 128 kB would fail a whole list on one long line
 
 
@@ -63,16 +64,17 @@ class TargetList:
     cells: Callable[[list[int | None]], Iterator[list[str]]]
 
 
-def text_cells(rows, handle=None, source: str = "") -> Callable[[list[int | None]], Iterator[list[str]]]:
+def text_cells(rows, handle=None, source: str = "", *,
+               comments: bool = False) -> Callable[[list[int | None]], Iterator[list[str]]]:
     """:attr:`TargetList.cells` over ``rows``, lists of text cells (read from ``handle``, closed at the end).
 
-    Blank rows and rows whose first cell starts with ``#`` (comment lines) are skipped.
+    Blank rows are skipped, and with ``comments`` (a text file) rows whose first cell starts with ``#``.
     """
     def cells(indices):
         with handle or contextlib.nullcontext():
             try:
                 for row in rows:
-                    if any(cell.strip() for cell in row) and not row[0].startswith("#"):
+                    if any(cell.strip() for cell in row) and not (comments and row[0].startswith("#")):
                         yield [row[i].strip() if i is not None and i < len(row) else "" for i in indices]
             except (csv.Error, UnicodeDecodeError, EOFError, OSError) as err:
                 raise InputError(f"cannot read {source}: {err}", "check the file (cut short? not text?), or name "
@@ -129,9 +131,7 @@ def resolve_columns(columns: list[str], source: str, chosen: dict | None = None)
                                  "give {} one of the columns found", options=[(COLUMN_OPTIONS[field_name], None)])
             index.append(lowered.index(wanted.strip().lower()))
             continue
-        present = [a for a in ALIASES[field_name] if a in lowered]
-        if field_name in lowered:
-            present = [field_name]
+        present = [field_name] if field_name in lowered else [a for a in ALIASES[field_name] if a in lowered]
         if len(present) > 1 and field_name in COLUMN_OPTIONS:
             raise InputError(f"{source} has several {field_name} columns ({', '.join(present)})",
                              "choose one with {}", options=[(COLUMN_OPTIONS[field_name], None)])
@@ -168,7 +168,7 @@ def _format_of_content(head: bytes) -> str | None:
 
 def _read_stdin() -> bytes:
     data = sys.stdin.buffer.read()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    return gzip.decompress(data) if data.startswith(GZIP_MAGIC) else data
 
 
 def _head(path: str, data: bytes | None, source: str) -> tuple[bytes, bool]:
@@ -178,7 +178,7 @@ def _head(path: str, data: bytes | None, source: str) -> tuple[bytes, bool]:
     try:
         with open(path, "rb") as handle:
             head = handle.read(512)
-        if head[:2] == b"\x1f\x8b":
+        if head.startswith(GZIP_MAGIC):
             with gzip.open(path, "rb") as handle:
                 return handle.read(512), True
         return head, False
@@ -213,7 +213,7 @@ def _open_delimited(path: str, data: bytes | None, source: str, delimiter: str |
         header, rows = first.split(), (line.split() for line in handle)
     else:
         header, rows = next(csv.reader([first], delimiter=delimiter)), csv.reader(handle, delimiter=delimiter)
-    return TargetList(source, [c.strip() for c in header], text_cells(rows, handle, source))
+    return TargetList(source, [c.strip() for c in header], text_cells(rows, handle, source, comments=True))
 
 
 def _delimiter_of(header: str) -> str:
@@ -228,9 +228,8 @@ def _delimiter_of(header: str) -> str:
 def _read_with_astropy(path_or_data, fmt: str, source: str) -> TargetList:
     import warnings
 
-    from astropy.table import Table
-
     from astropy.io import registry
+    from astropy.table import Table
 
     known = sorted(set(registry.get_formats(Table, "Read")["Format"]))
     if fmt not in known:

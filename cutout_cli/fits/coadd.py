@@ -319,14 +319,19 @@ class CoaddFile:
         """A context in which the remote tiles under ``box`` of every plane are fetched (concurrently, before
         the reads) and held; a null context for a local file, one plane, or a plane read otherwise."""
         hold = getattr(self.source, "holding", None)
+        section = self._section_of(planes, box) if hold is not None and len(planes) > 1 else None
+        readers = [self.plane_reader(p) for p in planes] if section else []
+        if not readers or not all(hasattr(r, "byte_ranges") for r in readers):
+            return contextlib.nullcontext()
+        return hold([span for r in readers for span in r.byte_ranges(*section)])
+
+    def _section_of(self, planes, box: Box) -> tuple[slice, slice] | None:
+        """The array slices ``(rows, cols)`` of ``box`` within the image, or None when the box misses the
+        image or one of ``planes`` is absent (then each read reports it)."""
         inside = box.intersection(self.bbox)
-        if hold is None or len(planes) < 2 or inside.is_empty or any(p not in self.planes for p in planes):
-            return contextlib.nullcontext()
-        readers = [self.plane_reader(p) for p in planes]
-        if not all(hasattr(r, "byte_ranges") for r in readers):
-            return contextlib.nullcontext()
-        rows, cols = inside.slices(self.xy0)
-        return hold([span for r in readers for span in r.byte_ranges(rows, cols)])
+        if inside.is_empty or any(p not in self.planes for p in planes):
+            return None
+        return inside.slices(self.xy0)
 
     def _read_planes(self, planes: list, box: Box) -> dict:
         elsewhere = self._plane_for_second_thread(planes, box)
@@ -344,11 +349,10 @@ class CoaddFile:
     def _plane_for_second_thread(self, planes, box: Box) -> str | None:
         if len(planes) < 2 or second_thread() is None:
             return None
-        inside = box.intersection(self.bbox)
-        if inside.is_empty or any(p not in self.planes for p in planes):
+        section = self._section_of(planes, box)
+        if section is None:
             return None
-        rows, cols = inside.slices(self.xy0)
-        costs = {p: self.plane_reader(p).cost(rows, cols) for p in planes}
+        costs = {p: self.plane_reader(p).cost(*section) for p in planes}
         # only while every plane is read with the GIL mostly released: by the tile decoder, or from the
         # memory map (cfitsio, through fitsio, and astropy hold it for a whole read)
         if any(cost is None or not cost.ours_is_cheaper for cost in costs.values()):
